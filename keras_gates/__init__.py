@@ -1,0 +1,10 @@
+"""keras-gates: Keras recurrent layers that show their gates."""
+
+from keras_gates.layers import GRU as GRU
+from keras_gates.layers import LSTM as LSTM
+from keras_gates.layers import GRUCell as GRUCell
+from keras_gates.layers import LSTMCell as LSTMCell
+from keras_gates.layers import SimpleRNN as SimpleRNN
+from keras_gates.layers import SimpleRNNCell as SimpleRNNCell
+
+__version__ = "0.1.0"

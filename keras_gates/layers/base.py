@@ -1,0 +1,281 @@
+"""`GatedRNN`: the layer half shared by keras-gates LSTM, GRU and SimpleRNN.
+
+It subclasses `keras.layers.RNN` for the parts users rely on (stateful
+state variables, `reset_state`, masks, `Bidirectional` support) and runs
+its own time loop so that every gate of every step can come out.
+
+Layout of the loop: inputs are made time-major (and flipped under
+`go_backwards`), optionally projected by the input kernel for all steps at
+once, and scanned. Each step writes one packed tensor `[gate_1 | ... |
+gate_G]` of shape (batch, G*units) whose last block is the hidden state
+after masking; the output sequence and the gate dict are both cut from it
+after the loop, so the gates cost one write per step.
+"""
+
+import keras
+from keras import ops
+
+from keras_gates.layers.loop import check_backend, detach, reattach, scan
+
+
+def _hoist_input_projection():
+    """Whether to project all steps' inputs before the loop.
+
+    Decided by measurement (scripts/bench_layers.py, README): on the
+    TensorFlow backend the per-step projection inside the loop is faster on
+    CPU; JAX's scan favours one big matmul before the loop.
+    """
+    return keras.backend.backend() == "jax"
+
+
+class GatedRNN(keras.layers.RNN):
+    """Base class of the keras-gates recurrent layers (not used directly).
+
+    Subclasses set `cell_class` (a `GateCell`) and `cell_name`.
+    """
+
+    cell_class = None
+    cell_name = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Read-only views of the cell's arguments, as the Keras layers have.
+        for name in cls.cell_class.argument_names():
+            if not hasattr(cls, name):
+                view = property(lambda self, n=name: getattr(self.cell, n))
+                setattr(cls, name, view)
+
+    def __init__(self, units, return_gates=False, use_cudnn="auto", **kwargs):
+        owner = type(self).__name__
+        check_backend(owner)
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                f"{owner}: argument `use_cudnn` must be 'auto', True or False, "
+                f"got {use_cudnn!r}."
+            )
+        cell_args = {
+            name: kwargs.pop(name)
+            for name in self.cell_class.argument_names()
+            if name in kwargs
+        }
+        cell = self.cell_class(
+            units,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name=self.cell_name,
+            **cell_args,
+        )
+        super().__init__(cell, **kwargs)
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+        self.return_gates = bool(return_gates)
+        # Accepted for drop-in compatibility; keras-gates never uses cuDNN.
+        self.use_cudnn = use_cudnn
+
+    @property
+    def gate_names(self):
+        """Names of the gates returned when `return_gates=True`, in order."""
+        return self.cell.gate_names
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        if sequences_shape[-1] is not None:
+            self.input_spec = keras.layers.InputSpec(
+                ndim=3, axes={-1: sequences_shape[-1]}
+            )
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        shape = super().compute_output_shape(sequences_shape)
+        if not self.return_gates:
+            return shape
+        gate_shape = (sequences_shape[0], sequences_shape[1], self.cell.units)
+        gates = {name: gate_shape for name in self.gate_names}
+        if self.return_state:
+            return (*shape, gates)
+        return shape, gates
+
+    def compute_mask(self, sequences, mask):
+        output_mask = super().compute_mask(sequences, mask)
+        if not self.return_gates:
+            return output_mask
+        if not isinstance(output_mask, list):
+            output_mask = [output_mask]
+        return output_mask + [None] * len(self.gate_names)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if not keras.backend.is_float_dtype(sequences.dtype):
+            raise TypeError(
+                f"{type(self).__name__} layer '{self.name}' expects floating "
+                f"point inputs of shape (batch, time, features), got dtype "
+                f"{keras.backend.standardize_dtype(sequences.dtype)}. Cast "
+                "them, or put an Embedding layer first for token ids."
+            )
+        states = self._initial_states(sequences, initial_state)
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output, states, gates = self._run(sequences, states, mask, training)
+        if self.stateful:
+            for variable, value in zip(self.states, states):
+                variable.assign(value)
+        result = [output]
+        if self.return_state:
+            result.extend(states)
+        if self.return_gates:
+            result.append(gates)
+        return result[0] if len(result) == 1 else tuple(result)
+
+    def _initial_states(self, sequences, initial_state):
+        """The initial states as a tuple of tensors in the compute dtype."""
+        owner = f"{type(self).__name__} layer '{self.name}'"
+        batch = ops.shape(sequences)[0]
+        if self.stateful:
+            expected = self._expected_batch_size
+            if expected is not None and sequences.shape[0] not in (
+                None,
+                expected,
+            ):
+                raise ValueError(
+                    f"{owner} is stateful with batch size {expected}; got "
+                    f"inputs with batch size {sequences.shape[0]}."
+                )
+        if initial_state is None:
+            if self.stateful:
+                initial_state = self.states
+            else:
+                initial_state = self.cell.get_initial_state(batch_size=batch)
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        if len(initial_state) != len(self.state_size):
+            raise ValueError(
+                f"{owner} expects {len(self.state_size)} initial state "
+                f"tensor(s) of shape (batch, {self.cell.units}); got "
+                f"{len(initial_state)}."
+            )
+        dtype = self.cell.compute_dtype
+        return tuple(ops.convert_to_tensor(s, dtype) for s in initial_state)
+
+    def _run(self, sequences, states, mask, training):
+        """The time loop: returns (output, final states, gate dict or None)."""
+        cell = self.cell
+        time_major = ops.transpose(sequences, (1, 0, 2))
+        if mask is not None:
+            mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool")), -1)
+        if self.go_backwards:
+            time_major = ops.flip(time_major, 0)
+            mask = None if mask is None else ops.flip(mask, 0)
+
+        dropout, recurrent = cell.step_masks(
+            sequences[:, 0, :], states[0], training
+        )
+        hoist = _hoist_input_projection()
+        projected = cell.project_inputs(time_major, dropout) if hoist else None
+        xs = [projected if hoist else time_major]
+        if mask is not None:
+            xs.append(mask)
+        # Written per step: the states after masking (all of them for the
+        # gates, the hidden state alone for the output sequence) and the
+        # gate activations packed in one tensor.
+        n_states = len(states) if self.return_gates else self.return_sequences
+        pack = self.return_gates and cell.activation_count > 0
+
+        def step(carry, x_t):
+            z = x_t[0] if hoist else cell.project_inputs(x_t[0], dropout)
+            new_states, activations = cell.recur(z, carry, recurrent)
+            if mask is not None:
+                new_states = [
+                    ops.where(x_t[1], new, old)
+                    for new, old in zip(new_states, carry)
+                ]
+            new_states = tuple(new_states)
+            ys = new_states[:n_states]
+            if pack:
+                ys += (detach(ops.concatenate(activations, axis=-1)),)
+            return new_states, ys
+
+        final, ys = scan(step, states, xs, n_states + pack, unroll=self.unroll)
+        cell.reset_dropout_mask()
+        cell.reset_recurrent_dropout_mask()
+
+        output = self._last_output(final[0], mask)
+        if self.return_sequences:
+            output = ops.transpose(
+                self._output_sequence(ys[0], mask), (1, 0, 2)
+            )
+        gates = None
+        if self.return_gates:
+            state_seqs = list(ys[: len(states)])
+            gate_seqs = cell.collect(
+                self._activations(
+                    ys, states, state_seqs, projected, xs, dropout, recurrent
+                ),
+                state_seqs,
+            )
+            if mask is not None:
+                gate_seqs = [ops.where(mask, g, 0) for g in gate_seqs]
+            gates = {
+                name: ops.transpose(g, (1, 0, 2))
+                for name, g in zip(cell.gate_names, gate_seqs)
+            }
+        return output, final, gates
+
+    def _activations(
+        self, ys, states, state_seqs, projected, xs, dropout, recurrent
+    ):
+        """The gate activations (time-major), with a gradient path.
+
+        They were written inside the loop without one (see `loop.detach`);
+        their gradient is that of the same activations recomputed in
+        parallel from the inputs and the previous states of every step.
+        """
+        cell = self.cell
+        if not cell.activation_count:
+            return []
+        previous = [
+            ops.concatenate([ops.expand_dims(s0, 0), seq[:-1]], axis=0)
+            for s0, seq in zip(states, state_seqs)
+        ]
+        inputs = [projected if projected is not None else xs[0], *previous]
+        hoisted = projected is not None
+
+        def recompute(x, *prev):
+            z = x if hoisted else cell.project_inputs(x, dropout)
+            _, activations = cell.recur(z, list(prev), recurrent)
+            return ops.concatenate(activations, axis=-1)
+
+        packed = reattach(ys[-1], recompute, inputs, cell.trainable_variables)
+        return ops.split(packed, cell.activation_count, axis=-1)
+
+    def _output_sequence(self, hidden, mask):
+        """Outputs per step from the (masked) hidden states, time-major.
+
+        Keras repeats the last output over masked steps (zeros before the
+        first valid step), or writes zeros there with `zero_output_for_mask`.
+        """
+        if mask is None:
+            return hidden
+        if self.zero_output_for_mask:
+            return ops.where(mask, hidden, 0)
+        seen = ops.cumsum(ops.cast(mask, "int32"), axis=0) > 0
+        return ops.where(seen, hidden, 0)
+
+    def _last_output(self, hidden, mask):
+        if mask is None:
+            return hidden
+        if self.zero_output_for_mask:
+            return ops.where(mask[-1], hidden, 0)
+        return ops.where(ops.any(mask, axis=0), hidden, 0)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        cell_config = self.cell.get_config()
+        for name in self.cell_class.argument_names():
+            config[name] = cell_config[name]
+        config["activity_regularizer"] = keras.regularizers.serialize(
+            self.activity_regularizer
+        )
+        config["return_gates"] = self.return_gates
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

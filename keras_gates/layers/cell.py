@@ -1,0 +1,148 @@
+"""What every keras-gates cell adds to its Keras cell: gates out of one step.
+
+A keras-gates cell subclasses the Keras cell of the same name, so it creates
+the same weights (`kernel`, `recurrent_kernel`, `bias`, in that order, with
+the same shapes and gate column order) and has the same config. It splits
+the step into two parts that the layers reuse:
+
+- `project_inputs(x)`: the input half of every gate pre-activation,
+  `x W + b`, for one step or for a whole time-major sequence at once;
+- `recur(z, states)`: the recurrent half, `h_{t-1} U`, and the point-wise
+  gate math, returning the new states and the gate activations.
+"""
+
+import inspect
+
+import keras
+from keras import ops
+
+
+def check_cell_args(owner, keras_cell, args, kwargs):
+    """Validate a cell's constructor arguments, naming `owner` in errors.
+
+    Keras reports these as generic messages (or not at all); a user of a
+    model with several RNN layers needs to know which one was wrong.
+    """
+    bound = inspect.signature(keras_cell.__init__).bind(None, *args, **kwargs)
+    values = bound.arguments
+    units = values.get("units")
+    if isinstance(units, bool) or not isinstance(units, int):
+        raise TypeError(
+            f"{owner}: argument `units` must be a positive integer, got "
+            f"{units!r} of type {type(units).__name__}."
+        )
+    if units <= 0:
+        raise ValueError(
+            f"{owner}: argument `units` must be a positive integer, got "
+            f"{units}."
+        )
+    for name in ("activation", "recurrent_activation"):
+        value = values.get(name)
+        if value is None or callable(value):
+            continue
+        try:
+            keras.activations.get(value)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"{owner}: argument `{name}` must be a Keras activation name "
+                f"(such as 'tanh' or 'sigmoid') or a callable, got {value!r}."
+            ) from None
+
+
+def masked_matmul(x, kernel, mask):
+    """`x @ kernel` with dropout: one mask for all columns or one per block.
+
+    Keras cells use one mask for the whole kernel, or (with recurrent
+    dropout) a list with one mask per gate, each applied to that gate's
+    column block.
+    """
+    if isinstance(mask, (list, tuple)):
+        blocks = ops.split(kernel, len(mask), axis=1)
+        return ops.concatenate(
+            [ops.matmul(x * m, k) for m, k in zip(mask, blocks)], axis=-1
+        )
+    if mask is not None:
+        x = x * mask
+    return ops.matmul(x, kernel)
+
+
+class GateCell:
+    """Mixin for keras-gates cells; put it before the Keras cell class.
+
+    Subclasses define `gate_names`, `activation_count` (how many gate
+    activations `recur` returns, before the states), `recur()` and
+    `collect()`, and may override `input_bias()`.
+    """
+
+    gate_names = ()
+    activation_count = 0
+
+    def __init__(self, units, *args, **kwargs):
+        check_cell_args(
+            type(self).__name__, self.keras_cell(), (units, *args), kwargs
+        )
+        super().__init__(units, *args, **kwargs)
+
+    @classmethod
+    def keras_cell(cls):
+        """The Keras cell class this cell extends."""
+        return cls.__mro__[cls.__mro__.index(GateCell) + 1]
+
+    @classmethod
+    def argument_names(cls):
+        """The names of the Keras cell's constructor arguments."""
+        params = inspect.signature(cls.keras_cell().__init__).parameters
+        return [
+            name
+            for name, p in params.items()
+            if name != "self" and p.kind is not p.VAR_KEYWORD
+        ]
+
+    def input_bias(self):
+        """The bias added to the input projection, or None."""
+        return self.bias
+
+    def project_inputs(self, x, dropout_mask=None):
+        """`x W + b` for inputs of shape (..., D); returns (..., G*units)."""
+        z = masked_matmul(x, self.kernel, dropout_mask)
+        bias = self.input_bias()
+        return z if bias is None else z + bias
+
+    def step_masks(self, batch_input, state, training):
+        """The dropout masks of one call: (input mask, recurrent mask).
+
+        Either may be None; masks are drawn once per call and reused for
+        every step, as in Keras.
+        """
+        if not training:
+            return None, None
+        dropout = (
+            self.get_dropout_mask(batch_input)
+            if 0.0 < self.dropout < 1.0
+            else None
+        )
+        recurrent = (
+            self.get_recurrent_dropout_mask(state)
+            if 0.0 < self.recurrent_dropout < 1.0
+            else None
+        )
+        return dropout, recurrent
+
+    def step_with_gates(self, inputs, states, training=False):
+        """One step: returns `(output, new_states, gates)`.
+
+        `gates` maps each name of `gate_names` to a (batch, units) tensor.
+        """
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        dropout, recurrent = self.step_masks(inputs, states[0], training)
+        z = self.project_inputs(inputs, dropout)
+        new_states, activations = self.recur(z, states, recurrent)
+        gates = self.collect(activations, new_states)
+        gates = dict(zip(self.gate_names, gates))
+        return new_states[0], new_states, gates
+
+    def call(self, inputs, states, training=False):
+        output, new_states, _ = self.step_with_gates(inputs, states, training)
+        if not isinstance(states, (list, tuple)):
+            return output, new_states[0]
+        return output, new_states

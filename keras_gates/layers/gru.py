@@ -1,0 +1,151 @@
+"""Transparent GRU: the Keras GRU that also returns its gates."""
+
+import keras
+from keras import ops
+
+from keras_gates.layers.base import GatedRNN
+from keras_gates.layers.cell import GateCell, masked_matmul
+
+_GATE_EQUATIONS = """
+    With `W`, `U` the column blocks of `kernel` and `recurrent_kernel`
+    (Keras order z, r, h), `b` the input bias and `b'` the recurrent bias
+    (rows 0 and 1 of `bias` when `reset_after=True`), `sigma` the
+    `recurrent_activation` and `act` the `activation`:
+
+    ```
+    update    = sigma(x_t W_z + h_{t-1} U_z + b_z + b'_z)
+    reset     = sigma(x_t W_r + h_{t-1} U_r + b_r + b'_r)
+    candidate = act(x_t W_h + reset * (h_{t-1} U_h + b'_h) + b_h)
+                # reset_after=False: act(x_t W_h + (reset * h_{t-1}) U_h + b_h)
+    hidden    = update * h_{t-1} + (1 - update) * candidate   # h_t
+    ```
+
+    The update gate merges LSTM's forget and input gates through the
+    "1 -" operator, the reset gate acts on the prior state, and there is no
+    output gate: three neural-network layers to LSTM's four.
+"""
+
+
+@keras.saving.register_keras_serializable(package="keras_gates")
+class GRUCell(GateCell, keras.layers.GRUCell):
+    __doc__ = f"""One GRU step that can also report its gates.
+
+    A drop-in replacement for `keras.layers.GRUCell`: same arguments, same
+    weights, same outputs; `step_with_gates` also returns the gates.
+    {_GATE_EQUATIONS}
+    Args:
+        units: positive int, size of `h`.
+        **kwargs: every argument of `keras.layers.GRUCell`, with its
+            default (`activation="tanh"`, `recurrent_activation="sigmoid"`,
+            `use_bias=True`, `reset_after=True`, `dropout=0.0`,
+            `recurrent_dropout=0.0`, initializers, regularizers,
+            constraints, `seed=None`).
+
+    Call arguments:
+        inputs: (batch, features) tensor.
+        states: `[h_{{t-1}}]` (or the bare tensor), (batch, units).
+        training: whether dropout is active.
+
+    Returns:
+        `(h_t, [h_t])`, as the Keras cell; `step_with_gates` returns
+        `(h_t, [h_t], gates)` with the keys of `gate_names`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> cell = GRUCell(3)
+    >>> h, states, gates = cell.step_with_gates(
+    ...     np.ones((2, 4), "float32"), [np.zeros((2, 3), "float32")])
+    >>> list(gates)
+    ['update', 'reset', 'candidate', 'hidden']
+    """
+
+    gate_names = ("update", "reset", "candidate", "hidden")
+    activation_count = 3
+
+    def input_bias(self):
+        if self.bias is None or not self.reset_after:
+            return self.bias
+        return self.bias[0]
+
+    def recur(self, z, states, recurrent_mask=None):
+        h = states[0]
+        z_z, z_r, z_h = ops.split(z, 3, axis=-1)
+        sigma, act = self.recurrent_activation, self.activation
+        if self.reset_after:
+            rec = masked_matmul(h, self.recurrent_kernel, recurrent_mask)
+            if self.bias is not None:
+                rec = rec + self.bias[1]
+            rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
+            update, reset = sigma(z_z + rec_z), sigma(z_r + rec_r)
+            candidate = act(z_h + reset * rec_h)
+        else:
+            split = 2 * self.units
+            gate_mask, candidate_mask = recurrent_mask, None
+            if isinstance(recurrent_mask, (list, tuple)):
+                gate_mask, candidate_mask = (
+                    recurrent_mask[:2],
+                    recurrent_mask[2],
+                )
+            rec = masked_matmul(h, self.recurrent_kernel[:, :split], gate_mask)
+            rec_z, rec_r = ops.split(rec, 2, axis=-1)
+            update, reset = sigma(z_z + rec_z), sigma(z_r + rec_r)
+            candidate = act(
+                z_h
+                + masked_matmul(
+                    reset * h, self.recurrent_kernel[:, split:], candidate_mask
+                )
+            )
+        h = update * h + (1.0 - update) * candidate
+        return [h], [update, reset, candidate]
+
+    def collect(self, activations, states):
+        return [*activations, states[0]]
+
+
+@keras.saving.register_keras_serializable(package="keras_gates")
+class GRU(GatedRNN):
+    __doc__ = f"""Gated Recurrent Unit layer that can return every gate.
+
+    A drop-in replacement for `keras.layers.GRU`: the same arguments, the
+    same weights (`set_weights` and `.weights.h5` files move both ways) and
+    the same outputs. It never uses cuDNN, so `jit_compile=True` keeps XLA.
+    {_GATE_EQUATIONS}
+    Args:
+        units: positive int, size of the hidden state.
+        return_gates: bool, default False. Also return a dict of per-step
+            gate tensors as the last output.
+        use_cudnn: accepted for compatibility ("auto", True or False); it
+            has no effect.
+        **kwargs: every other argument of `keras.layers.GRU`, with the same
+            defaults: `activation="tanh"`, `recurrent_activation="sigmoid"`,
+            `use_bias=True`, initializers, regularizers (also
+            `activity_regularizer`), constraints, `dropout=0.0`,
+            `recurrent_dropout=0.0`, `seed=None`, `return_sequences=False`,
+            `return_state=False`, `go_backwards=False`, `stateful=False`,
+            `unroll=False`, `reset_after=True`.
+
+    Call arguments:
+        sequences: float tensor (batch, time, features).
+        initial_state: optional `[h_0]`, (batch, units).
+        mask: optional bool (batch, time); False marks padding steps.
+        training: whether dropout is active.
+
+    Returns:
+        As `keras.layers.GRU` (`output`, then `h` with `return_state`),
+        followed, with `return_gates=True`, by a dict with keys `update`,
+        `reset`, `candidate`, `hidden`, each (batch, time, units) whatever
+        `return_sequences` is, in processing order (reversed under
+        `go_backwards`), zero at masked steps.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = GRU(3, return_sequences=True, return_gates=True)
+    >>> output, gates = layer(np.ones((2, 5, 4), "float32"))
+    >>> output.shape, gates["update"].shape
+    ((2, 5, 3), (2, 5, 3))
+    """
+
+    cell_class = GRUCell
+    cell_name = "gru_cell"

@@ -71,11 +71,14 @@ class GateCell:
 
     Subclasses define `gate_names`, `activation_count` (how many gate
     activations `recur` returns, before the states), `recur()` and
-    `collect()`, and may override `input_bias()`.
+    `collect()`, and may override `input_bias()`. `sigmoid_gates` names
+    the gates in the seed's sense: computed by `recurrent_activation`
+    (sigmoid by default) and used as multipliers.
     """
 
     gate_names = ()
     activation_count = 0
+    sigmoid_gates = ()
 
     def __init__(self, units, *args, **kwargs):
         check_cell_args(

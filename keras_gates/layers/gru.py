@@ -61,6 +61,7 @@ class GRUCell(GateCell, keras.layers.GRUCell):
     """
 
     gate_names = ("update", "reset", "candidate", "hidden")
+    sigmoid_gates = ("update", "reset")
     activation_count = 3
 
     def input_bias(self):

@@ -60,6 +60,7 @@ class LSTMCell(GateCell, keras.layers.LSTMCell):
     """
 
     gate_names = ("input", "forget", "candidate", "output", "cell", "hidden")
+    sigmoid_gates = ("input", "forget", "output")
     activation_count = 4
 
     def recur(self, z, states, recurrent_mask=None):

@@ -47,6 +47,7 @@ class SimpleRNNCell(GateCell, keras.layers.SimpleRNNCell):
     """
 
     gate_names = ("hidden",)
+    sigmoid_gates = ()
     activation_count = 0
 
     def recur(self, z, states, recurrent_mask=None):

@@ -7,5 +7,6 @@ from keras_gates.layers import GRUCell as GRUCell
 from keras_gates.layers import LSTMCell as LSTMCell
 from keras_gates.layers import SimpleRNN as SimpleRNN
 from keras_gates.layers import SimpleRNNCell as SimpleRNNCell
+from keras_gates.probe import gates as gates
 
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ after the loop, so the gates cost one write per step.
 import keras
 from keras import ops
 
+from keras_gates.layers.cell import check_cell_args
 from keras_gates.layers.loop import check_backend, detach, reattach, scan
 
 
@@ -58,6 +59,9 @@ class GatedRNN(keras.layers.RNN):
             for name in self.cell_class.argument_names()
             if name in kwargs
         }
+        check_cell_args(
+            owner, self.cell_class.keras_cell(), (units,), cell_args
+        )
         cell = self.cell_class(
             units,
             dtype=kwargs.get("dtype"),
@@ -101,7 +105,7 @@ class GatedRNN(keras.layers.RNN):
             output_mask = [output_mask]
         return output_mask + [None] * len(self.gate_names)
 
-    def call(self, sequences, initial_state=None, mask=None, training=False):
+    def _check_dtype(self, sequences):
         if not keras.backend.is_float_dtype(sequences.dtype):
             raise TypeError(
                 f"{type(self).__name__} layer '{self.name}' expects floating "
@@ -109,6 +113,15 @@ class GatedRNN(keras.layers.RNN):
                 f"{keras.backend.standardize_dtype(sequences.dtype)}. Cast "
                 "them, or put an Embedding layer first for token ids."
             )
+
+    def compute_output_spec(self, sequences, *args, **kwargs):
+        self._check_dtype(sequences)
+        return super().compute_output_spec(sequences, *args, **kwargs)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        self._check_dtype(sequences)
+        # Layer.__call__ casts inputs; stateless_call does not.
+        sequences = ops.cast(sequences, self.compute_dtype)
         states = self._initial_states(sequences, initial_state)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
@@ -233,15 +246,23 @@ class GatedRNN(keras.layers.RNN):
             ops.concatenate([ops.expand_dims(s0, 0), seq[:-1]], axis=0)
             for s0, seq in zip(states, state_seqs)
         ]
-        inputs = [projected if projected is not None else xs[0], *previous]
+        weights = cell.weight_values()
+        inputs = [
+            projected if projected is not None else xs[0],
+            *previous,
+            *weights.values(),
+        ]
         hoisted = projected is not None
+        count = len(states)
 
-        def recompute(x, *prev):
-            z = x if hoisted else cell.project_inputs(x, dropout)
-            _, activations = cell.recur(z, list(prev), recurrent)
+        def recompute(x, *rest):
+            prev, values = list(rest[:count]), rest[count:]
+            with cell.bound_weights(dict(zip(weights, values))):
+                z = x if hoisted else cell.project_inputs(x, dropout)
+                _, activations = cell.recur(z, prev, recurrent)
             return ops.concatenate(activations, axis=-1)
 
-        packed = reattach(ys[-1], recompute, inputs, cell.trainable_variables)
+        packed = reattach(ys[-1], recompute, inputs)
         return ops.split(packed, cell.activation_count, axis=-1)
 
     def _output_sequence(self, hidden, mask):

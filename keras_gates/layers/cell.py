@@ -11,6 +11,7 @@ the step into two parts that the layers reuse:
   gate math, returning the new states and the gate activations.
 """
 
+import contextlib
 import inspect
 
 import keras
@@ -101,35 +102,65 @@ class GateCell:
             if name != "self" and p.kind is not p.VAR_KEYWORD
         ]
 
+    def weight(self, name):
+        """Weight `name` in the compute dtype, or None if the cell has none.
+
+        Keras casts weights only inside a layer's `__call__`; the layers
+        also run this math from `stateless_call`. Inside `bound_weights`
+        the bound tensors are used instead of the variables.
+        """
+        bound = getattr(self, "_bound_weights", None)
+        if bound is not None:
+            return bound.get(name)
+        value = getattr(self, name)
+        return None if value is None else ops.cast(value, self.compute_dtype)
+
+    def weight_values(self):
+        """`{name: weight(name)}` for the weights the cell has."""
+        names = ("kernel", "recurrent_kernel", "bias")
+        return {
+            n: self.weight(n) for n in names if getattr(self, n) is not None
+        }
+
+    @contextlib.contextmanager
+    def bound_weights(self, values):
+        """Run the cell math with the tensors `values` as its weights."""
+        # object.__setattr__: Keras must not track these tensors.
+        object.__setattr__(self, "_bound_weights", values)
+        try:
+            yield
+        finally:
+            object.__setattr__(self, "_bound_weights", None)
+
     def input_bias(self):
         """The bias added to the input projection, or None."""
-        return self.bias
+        return self.weight("bias")
 
     def project_inputs(self, x, dropout_mask=None):
         """`x W + b` for inputs of shape (..., D); returns (..., G*units)."""
-        z = masked_matmul(x, self.kernel, dropout_mask)
+        z = masked_matmul(x, self.weight("kernel"), dropout_mask)
         bias = self.input_bias()
         return z if bias is None else z + bias
 
     def step_masks(self, batch_input, state, training):
         """The dropout masks of one call: (input mask, recurrent mask).
 
-        Either may be None; masks are drawn once per call and reused for
-        every step, as in Keras.
+        Masks are drawn once per call and reused at every step, as in Keras.
+        Like the Keras layers, they are drawn whenever a rate is positive
+        and used only in training, so that equal seeds give equal masks.
+        Either is None when unused.
         """
+        dropout = recurrent = None
+        if self.dropout > 0:
+            dropout = self.get_dropout_mask(batch_input)
+        if self.recurrent_dropout > 0:
+            recurrent = self.get_recurrent_dropout_mask(state)
         if not training:
             return None, None
-        dropout = (
-            self.get_dropout_mask(batch_input)
-            if 0.0 < self.dropout < 1.0
-            else None
+        return (
+            dropout if self.dropout < 1 else None,
+            recurrent if self.recurrent_dropout < 1 else None,
         )
-        recurrent = (
-            self.get_recurrent_dropout_mask(state)
-            if 0.0 < self.recurrent_dropout < 1.0
-            else None
-        )
-        return dropout, recurrent
 
     def step_with_gates(self, inputs, states, training=False):
         """One step: returns `(output, new_states, gates)`.

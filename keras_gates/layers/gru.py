@@ -54,6 +54,7 @@ class GRUCell(GateCell, keras.layers.GRUCell):
 
     >>> import numpy as np
     >>> cell = GRUCell(3)
+    >>> cell.build((2, 4))
     >>> h, states, gates = cell.step_with_gates(
     ...     np.ones((2, 4), "float32"), [np.zeros((2, 3), "float32")])
     >>> list(gates)
@@ -65,18 +66,20 @@ class GRUCell(GateCell, keras.layers.GRUCell):
     activation_count = 3
 
     def input_bias(self):
-        if self.bias is None or not self.reset_after:
-            return self.bias
-        return self.bias[0]
+        bias = self.weight("bias")
+        if bias is None or not self.reset_after:
+            return bias
+        return bias[0]
 
     def recur(self, z, states, recurrent_mask=None):
         h = states[0]
         z_z, z_r, z_h = ops.split(z, 3, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
+        kernel = self.weight("recurrent_kernel")
         if self.reset_after:
-            rec = masked_matmul(h, self.recurrent_kernel, recurrent_mask)
+            rec = masked_matmul(h, kernel, recurrent_mask)
             if self.bias is not None:
-                rec = rec + self.bias[1]
+                rec = rec + self.weight("bias")[1]
             rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
             update, reset = sigma(z_z + rec_z), sigma(z_r + rec_r)
             candidate = act(z_h + reset * rec_h)
@@ -88,14 +91,12 @@ class GRUCell(GateCell, keras.layers.GRUCell):
                     recurrent_mask[:2],
                     recurrent_mask[2],
                 )
-            rec = masked_matmul(h, self.recurrent_kernel[:, :split], gate_mask)
+            rec = masked_matmul(h, kernel[:, :split], gate_mask)
             rec_z, rec_r = ops.split(rec, 2, axis=-1)
             update, reset = sigma(z_z + rec_z), sigma(z_r + rec_r)
             candidate = act(
                 z_h
-                + masked_matmul(
-                    reset * h, self.recurrent_kernel[:, split:], candidate_mask
-                )
+                + masked_matmul(reset * h, kernel[:, split:], candidate_mask)
             )
         h = update * h + (1.0 - update) * candidate
         return [h], [update, reset, candidate]
@@ -144,7 +145,7 @@ class GRU(GatedRNN):
     >>> import numpy as np
     >>> layer = GRU(3, return_sequences=True, return_gates=True)
     >>> output, gates = layer(np.ones((2, 5, 4), "float32"))
-    >>> output.shape, gates["update"].shape
+    >>> tuple(output.shape), tuple(gates["update"].shape)
     ((2, 5, 3), (2, 5, 3))
     """
 

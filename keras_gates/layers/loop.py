@@ -109,34 +109,26 @@ def detach(values):
     return values
 
 
-def reattach(values, recompute, inputs, variables):
+def reattach(values, recompute, inputs):
     """`values`, differentiated as if they were `recompute(*inputs)`.
 
-    `recompute` must give the same values in parallel over time (no loop);
-    it only runs in the backward pass, and only when a loss depends on
-    `values`. On JAX (see `detach`) the values are returned unchanged.
+    `recompute` must give the same values in parallel over time (no loop)
+    from the tensors `inputs` alone (weights included, so that their
+    gradient flows back through however they were read). It runs only in
+    the backward pass, and only when a loss depends on `values`. On JAX
+    (see `detach`) the values are returned unchanged.
     """
     if keras.backend.backend() != "tensorflow":
         return values
     import tensorflow as tf
 
-    weights = [v.value for v in variables]
-
     @tf.custom_gradient
     def attached(*tensors):
-        for w in weights:  # registers the variables with custom_gradient
-            tf.identity(w)
-
-        def grad(upstream, variables=None):
+        def grad(upstream):
             with tf.GradientTape() as tape:
                 tape.watch(tensors)
                 again = recompute(*tensors)
-            grads = tape.gradient(
-                again,
-                list(tensors) + list(variables or []),
-                output_gradients=upstream,
-            )
-            return grads[: len(tensors)], grads[len(tensors) :]
+            return tape.gradient(again, tensors, output_gradients=upstream)
 
         return tf.identity(values), grad
 

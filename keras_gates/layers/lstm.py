@@ -53,6 +53,7 @@ class LSTMCell(GateCell, keras.layers.LSTMCell):
 
     >>> import numpy as np
     >>> cell = LSTMCell(3)
+    >>> cell.build((2, 4))
     >>> h, states, gates = cell.step_with_gates(
     ...     np.ones((2, 4), "float32"), [np.zeros((2, 3), "float32")] * 2)
     >>> sorted(gates) == sorted(cell.gate_names)
@@ -65,7 +66,9 @@ class LSTMCell(GateCell, keras.layers.LSTMCell):
 
     def recur(self, z, states, recurrent_mask=None):
         h, c = states
-        z = z + masked_matmul(h, self.recurrent_kernel, recurrent_mask)
+        z = z + masked_matmul(
+            h, self.weight("recurrent_kernel"), recurrent_mask
+        )
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
         i, f, g, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
@@ -119,7 +122,7 @@ class LSTM(GatedRNN):
     >>> import numpy as np
     >>> layer = LSTM(3, return_gates=True)
     >>> output, gates = layer(np.ones((2, 5, 4), "float32"))
-    >>> output.shape, gates["forget"].shape
+    >>> tuple(output.shape), tuple(gates["forget"].shape)
     ((2, 3), (2, 5, 3))
     """
 

@@ -40,6 +40,7 @@ class SimpleRNNCell(GateCell, keras.layers.SimpleRNNCell):
 
     >>> import numpy as np
     >>> cell = SimpleRNNCell(3)
+    >>> cell.build((2, 4))
     >>> h, states, gates = cell.step_with_gates(
     ...     np.ones((2, 4), "float32"), [np.zeros((2, 3), "float32")])
     >>> list(gates)
@@ -53,7 +54,8 @@ class SimpleRNNCell(GateCell, keras.layers.SimpleRNNCell):
     def recur(self, z, states, recurrent_mask=None):
         h = states[0]
         h = self.activation(
-            z + masked_matmul(h, self.recurrent_kernel, recurrent_mask)
+            z
+            + masked_matmul(h, self.weight("recurrent_kernel"), recurrent_mask)
         )
         return [h], []
 
@@ -95,7 +97,7 @@ class SimpleRNN(GatedRNN):
     >>> import numpy as np
     >>> layer = SimpleRNN(3, return_gates=True)
     >>> output, gates = layer(np.ones((2, 5, 4), "float32"))
-    >>> gates["hidden"].shape
+    >>> tuple(gates["hidden"].shape)
     (2, 5, 3)
     """
 

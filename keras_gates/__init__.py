@@ -1,5 +1,6 @@
 """keras-gates: Keras recurrent layers that show their gates."""
 
+from keras_gates.callbacks import GateMonitor as GateMonitor
 from keras_gates.describe import describe as describe
 from keras_gates.layers import GRU as GRU
 from keras_gates.layers import LSTM as LSTM

@@ -81,6 +81,11 @@ class Description:
 
     rows: tuple
 
+    def for_layer(self, name):
+        """The markdown table of one layer."""
+        rows = tuple(r for r in self.rows if r.layer == name)
+        return Description(rows).to_markdown()
+
     def layer_names(self):
         return list(dict.fromkeys(row.layer for row in self.rows))
 

@@ -15,31 +15,26 @@ def _to_array(figure):
     return pixels
 
 
-def heatmap(values, title, sigmoid):
-    """A (time x units) heatmap of one sequence's gate values."""
-    values = np.asarray(values, np.float64)
+def heatmap(values, sigmoid, scale=4):
+    """A (units x time) colour image of one sequence's gate values.
+
+    Rendered straight through a colour map, with no figure, so that it is
+    cheap enough to write every epoch: time runs left to right, unit 0 is
+    the top row, each value a `scale` x `scale` block. Sigmoid gates use
+    viridis on [0, 1]; other values a diverging map symmetric around 0.
+    """
+    values = np.asarray(values, np.float64).T
     if sigmoid:
-        vmin, vmax, cmap = 0.0, 1.0, "viridis"
+        low, high, cmap = 0.0, 1.0, "viridis"
     else:
         finite = values[np.isfinite(values)]
-        limit = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
-        vmin, vmax, cmap = -limit, limit, "RdBu_r"
-    figure, axes = plt.subplots(figsize=(6, 3.2), dpi=80)
-    image = axes.imshow(
-        values.T,
-        aspect="auto",
-        origin="lower",
-        cmap=cmap,
-        vmin=vmin,
-        vmax=vmax,
-        interpolation="nearest",
-    )
-    axes.set_xlabel("time step")
-    axes.set_ylabel("unit")
-    axes.set_title(title)
-    figure.colorbar(image, ax=axes)
-    figure.tight_layout()
-    return _to_array(figure)
+        high = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6)
+        low, cmap = -high, "RdBu_r"
+    scaled = np.clip((values - low) / (high - low), 0.0, 1.0)
+    pixels = matplotlib.colormaps[cmap](np.nan_to_num(scaled, nan=0.5))
+    pixels[~np.isfinite(values)] = (1.0, 0.0, 1.0, 1.0)  # magenta: NaN/Inf
+    pixels = (pixels * 255).astype(np.uint8)
+    return pixels.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def saturation_scatter(panels, title, left=0.1, right=0.9):

@@ -1,0 +1,3 @@
+"""Keras callbacks that log gates to TensorBoard."""
+
+from keras_gates.callbacks.gate_monitor import GateMonitor as GateMonitor

@@ -1,0 +1,273 @@
+"""GateMonitor: every gate of every recurrent layer, in TensorBoard."""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+
+from keras_gates.describe import describe
+from keras_gates.probe import GateProbe
+from keras_gates.summary import images, write
+from keras_gates.summary.stats import gate_stats
+
+
+class GateMonitor(keras.callbacks.Callback):
+    """Log gate histograms, saturation and heatmaps during `model.fit`.
+
+    Works on any model holding LSTM, GRU or SimpleRNN layers, stock Keras or
+    keras-gates, also inside `Bidirectional`, `Sequential` and nested
+    models; the model is not changed. Every `freq` epochs it runs the model
+    on a probe batch, takes every gate of every recurrent layer (from a
+    keras-gates twin of each stock layer, with the same weights) and writes,
+    at step = epoch, with `<layer>` the layer name (`<name>/forward` and
+    `<name>/backward` for the halves of a `Bidirectional`):
+
+    - `<layer>/<gate>/histogram`: gate values at valid (unmasked) steps;
+    - `<layer>/<gate>/mean` and `<layer>/<gate>/nonfinite` (NaN/Inf count);
+    - for sigmoid gates (LSTM input/forget/output, GRU update/reset):
+      `<layer>/<gate>/saturation_left` and `.../saturation_right`, the
+      fraction of values below `left` / above `right` (Karpathy, Johnson &
+      Fei-Fei 2015), and `.../units_always_closed`, `.../units_always_open`,
+      the fraction of units saturated at no less than `always` of the steps;
+    - images: `<layer>/<gate>/heatmap` (units x time, one probe sequence)
+      and `<layer>/saturation_scatter` (one dot per unit: fraction of time
+      left- vs right-saturated, one panel per sigmoid gate).
+
+    Once, at the start of training: `<layer>/dimensions` on the Text
+    dashboard (the table of `keras_gates.describe`), `gate_monitor/probe`
+    (where the probe comes from) and a custom_scalars layout grouping each
+    layer's charts. Summaries go to `log_dir/train` (or `log_dir/validation`
+    when the probe is taken from the validation data), the run names of
+    `keras.callbacks.TensorBoard`, so both can share `log_dir`.
+
+    Args:
+        log_dir: str, default "logs". Where to write.
+        probe_data: model inputs to probe with: an array (or list/dict of
+            arrays for multi-input models), an `(x, y)` tuple, or a
+            `tf.data.Dataset` of batches; at most `max_probe` sequences
+            are used. Default None: the first `max_probe` sequences of the
+            validation data of `fit`.
+        freq: int, default 1. Log every `freq` epochs.
+        max_probe: int, default 256. Largest probe batch.
+        left, right: floats, defaults 0.1 and 0.9. Saturation thresholds.
+        always: float, default 0.99. Share of steps a unit must spend
+            saturated to count as always closed / always open.
+        heatmap_index: int, default 0. Probe sequence shown in heatmaps.
+        layers: optional list of layer names (as above) to monitor.
+
+    Example:
+
+    >>> import keras, numpy as np, keras_gates
+    >>> model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4),
+    ...                           keras.layers.Dense(1)])
+    >>> model.compile(loss="mse")
+    >>> x, y = np.ones((8, 5, 3), "float32"), np.ones((8, 1), "float32")
+    >>> monitor = GateMonitor("/tmp/keras_gates_doctest", probe_data=x)
+    >>> _ = model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    """
+
+    def __init__(
+        self,
+        log_dir="logs",
+        probe_data=None,
+        freq=1,
+        max_probe=256,
+        left=0.1,
+        right=0.9,
+        always=0.99,
+        heatmap_index=0,
+        layers=None,
+    ):
+        super().__init__()
+        if not isinstance(freq, int) or freq < 1:
+            raise ValueError(
+                f"GateMonitor: `freq` must be a positive int, got {freq!r}."
+            )
+        if not isinstance(max_probe, int) or max_probe < 1:
+            raise ValueError(
+                "GateMonitor: `max_probe` must be a positive int, got "
+                f"{max_probe!r}."
+            )
+        if not 0.0 <= left < right <= 1.0:
+            raise ValueError(
+                "GateMonitor: need 0 <= left < right <= 1, got "
+                f"left={left!r}, right={right!r}."
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.probe_data = probe_data
+        self.freq = freq
+        self.max_probe = max_probe
+        self.left, self.right, self.always = left, right, always
+        self.heatmap_index = heatmap_index
+        self.layers = layers
+        self._writers = {}
+        self._probe = None
+        self._probe_x = None
+        self._warned = False
+
+    # Writers, created lazily per run as in keras.callbacks.TensorBoard.
+    def _writer(self, run):
+        if run not in self._writers:
+            import tensorflow as tf
+
+            path = os.path.join(self.log_dir, run)
+            self._writers[run] = tf.summary.create_file_writer(path)
+        return self._writers[run]
+
+    def _check_log_dir(self):
+        try:
+            os.makedirs(self.log_dir, exist_ok=True)
+            probe = os.path.join(self.log_dir, ".gate_monitor_write_test")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as error:
+            raise ValueError(
+                f"GateMonitor: cannot write to log_dir {self.log_dir!r}: "
+                f"{error.strerror or error}."
+            ) from None
+
+    def on_train_begin(self, logs=None):
+        self._check_log_dir()
+        self._probe = GateProbe(self.model, self.layers)
+        run = "train"
+        if self.probe_data is not None:
+            self._probe_x = self._take(self.probe_data)
+            self._check_shape(self._probe_x)
+            source = f"{_batch_size(self._probe_x)} sequences of probe_data"
+        else:
+            run = "validation"
+            source = (
+                f"the first {self.max_probe} sequences (at most) of the "
+                "validation data"
+            )
+        table = describe(self.model)
+        writer = self._writer(run)
+        with writer.as_default(step=0):
+            write.text("gate_monitor/probe", f"Gates are computed on {source}.")
+            for name, _ in self._probe.layers:
+                write.text(f"{name}/dimensions", table.for_layer(name))
+            write.custom_scalars_layout([n for n, _ in self._probe.layers])
+        writer.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.freq:
+            return
+        if self._probe_x is not None:
+            x, run = self._probe_x, "train"
+        else:
+            x, run = self._validation_sample(), "validation"
+            if x is None:
+                return
+        records = self._probe.run(x)
+        writer = self._writer(run)
+        with writer.as_default(step=epoch):
+            for record in records:
+                self._write_layer(record)
+        writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    def _write_layer(self, record):
+        name = record.name
+        panels = []
+        index = min(self.heatmap_index, record.valid.shape[0] - 1)
+        for gate, values in record.gates.items():
+            sigmoid = gate in record.sigmoid_gates
+            stats = gate_stats(
+                values,
+                record.valid,
+                sigmoid,
+                self.left,
+                self.right,
+                self.always,
+            )
+            tag = f"{name}/{gate}"
+            if stats.values.size:
+                write.histogram(f"{tag}/histogram", stats.values)
+            write.scalar(f"{tag}/mean", stats.mean)
+            write.scalar(f"{tag}/nonfinite", stats.nonfinite)
+            if sigmoid:
+                write.scalar(f"{tag}/saturation_left", stats.left)
+                write.scalar(f"{tag}/saturation_right", stats.right)
+                write.scalar(f"{tag}/units_always_closed", stats.always_closed)
+                write.scalar(f"{tag}/units_always_open", stats.always_open)
+                panels.append((gate, stats.unit_left, stats.unit_right))
+            sequence = values[index][record.valid[index]]
+            if sequence.size:
+                write.image(f"{tag}/heatmap", images.heatmap(sequence, sigmoid))
+        if panels:
+            write.image(
+                f"{name}/saturation_scatter",
+                images.saturation_scatter(panels, name, self.left, self.right),
+            )
+
+    def _take(self, data):
+        """At most `max_probe` input sequences from array, tuple or dataset."""
+        if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset
+            batches, count = [], 0
+            for batch in data.as_numpy_iterator():
+                batch = batch[0] if isinstance(batch, tuple) else batch
+                batches.append(batch)
+                count += _batch_size(batch)
+                if count >= self.max_probe:
+                    break
+            if not batches:
+                raise ValueError("GateMonitor: probe_data dataset is empty.")
+            data = keras.tree.map_structure(
+                lambda *parts: np.concatenate(parts), *batches
+            )
+        elif isinstance(data, tuple):
+            data = data[0]
+        return keras.tree.map_structure(
+            lambda a: np.asarray(a)[: self.max_probe], data
+        )
+
+    def _check_shape(self, x):
+        inputs = getattr(self.model, "inputs", None)
+        if not inputs:
+            return
+        arrays = keras.tree.flatten(x)
+        expected = [tuple(t.shape) for t in inputs]
+        fits = len(arrays) == len(expected) and all(
+            a.ndim == len(e)
+            and all(d is None or d == s for d, s in zip(e[1:], a.shape[1:]))
+            for a, e in zip(arrays, expected)
+        )
+        if not fits:
+            raise ValueError(
+                f"GateMonitor: probe_data has shape(s) "
+                f"{[a.shape for a in arrays]}, but model '{self.model.name}' "
+                f"expects input shape(s) {expected} (None: any size)."
+            )
+
+    def _validation_sample(self):
+        iterator = getattr(self.model, "_eval_epoch_iterator", None)
+        if iterator is None:
+            if not self._warned:
+                warnings.warn(
+                    "GateMonitor: fit has no validation data and no "
+                    "probe_data was given, so no gates are logged. Pass "
+                    "GateMonitor(probe_data=x_sample).",
+                    stacklevel=2,
+                )
+                self._warned = True
+            return None
+        batches, count = [], 0
+        for batch in iterator.data_adapter.get_numpy_iterator():
+            x = batch[0] if isinstance(batch, tuple) else batch
+            batches.append(x)
+            count += _batch_size(x)
+            if count >= self.max_probe:
+                break
+        return keras.tree.map_structure(
+            lambda *parts: np.concatenate(parts)[: self.max_probe], *batches
+        )
+
+
+def _batch_size(x):
+    return int(np.shape(keras.tree.flatten(x)[0])[0])

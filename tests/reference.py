@@ -1,0 +1,91 @@
+"""A NumPy recurrence to check gates against, written from the equations.
+
+`spec` is a `conftest.CellSpec`; weights come from `layer.get_weights()`.
+"""
+
+import numpy as np
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _numpy_step(spec, weights, x_t, states):
+    """One step with the default activations; returns (states, gates).
+
+    Keras column order: LSTM i, f, c, o; GRU z, r, h. GRU with
+    reset_after=True has a (2, 3H) bias: row 0 input, row 1 recurrent.
+    """
+    kernel, recurrent = weights[0], weights[1]
+    bias = weights[2] if len(weights) == 3 else None
+    h = states[0]
+    if spec.name == "LSTM":
+        c = states[1]
+        z = x_t @ kernel + h @ recurrent
+        if bias is not None:
+            z = z + bias
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+        i, f, g, o = _sigmoid(z_i), _sigmoid(z_f), np.tanh(z_c), _sigmoid(z_o)
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        gates = dict(input=i, forget=f, candidate=g, output=o, cell=c, hidden=h)
+        return [h, c], gates
+    if spec.name == "GRU":
+        units = h.shape[-1]
+        x_z, x_r, x_h = np.split(x_t @ kernel, 3, axis=-1)
+        if spec.reset_after:
+            assert bias is None or bias.shape == (2, 3 * units)
+            rec = h @ recurrent
+            if bias is not None:
+                x_z, x_r, x_h = (
+                    v + b for v, b in zip((x_z, x_r, x_h), np.split(bias[0], 3))
+                )
+                rec = rec + bias[1]
+            r_z, r_r, r_h = np.split(rec, 3, axis=-1)
+            update, reset = _sigmoid(x_z + r_z), _sigmoid(x_r + r_r)
+            candidate = np.tanh(x_h + reset * r_h)
+        else:
+            assert bias is None or bias.shape == (3 * units,)
+            if bias is not None:
+                x_z, x_r, x_h = (
+                    v + b for v, b in zip((x_z, x_r, x_h), np.split(bias, 3))
+                )
+            update = _sigmoid(x_z + h @ recurrent[:, :units])
+            reset = _sigmoid(x_r + h @ recurrent[:, units : 2 * units])
+            candidate = np.tanh(x_h + (reset * h) @ recurrent[:, 2 * units :])
+        h = update * h + (1.0 - update) * candidate
+        return [h], dict(
+            update=update, reset=reset, candidate=candidate, hidden=h
+        )
+    z = x_t @ kernel + h @ recurrent
+    if bias is not None:
+        z = z + bias
+    h = np.tanh(z)
+    return [h], dict(hidden=h)
+
+
+def numpy_rnn(spec, weights, x, mask=None, go_backwards=False, states=None):
+    """Run the recurrence in float64; returns (final states, gates).
+
+    Gates are (batch, time, units) in processing order, zero at masked
+    steps; at masked steps the states are carried over unchanged.
+    """
+    weights = [np.asarray(w, "float64") for w in weights]
+    batch, time, _ = x.shape
+    units = weights[1].shape[0]
+    if states is None:
+        states = [np.zeros((batch, units))] * spec.num_states
+    states = [np.asarray(s, "float64") for s in states]
+    if mask is None:
+        mask = np.ones((batch, time), bool)
+    order = range(time - 1, -1, -1) if go_backwards else range(time)
+    gates = {name: [] for name in spec.gate_names}
+    for t in order:
+        keep = mask[:, t, None]
+        new_states, step_gates = _numpy_step(
+            spec, weights, np.asarray(x[:, t], "float64"), states
+        )
+        states = [np.where(keep, n, s) for n, s in zip(new_states, states)]
+        for name in spec.gate_names:
+            gates[name].append(np.where(keep, step_gates[name], 0.0))
+    return states, {k: np.stack(v, axis=1) for k, v in gates.items()}

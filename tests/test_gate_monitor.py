@@ -1,0 +1,229 @@
+"""GateMonitor: fit small models, read the event files back, check values.
+
+Expected values are recomputed independently from the final weights with
+the NumPy recurrence of `reference.py`.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from conftest import CellSpec, tf_only
+from reference import numpy_rnn
+from tensorboard.backend.event_processing import event_accumulator as ea
+
+import keras_gates
+
+pytestmark = tf_only  # TensorBoard summaries are written with TensorFlow
+
+LSTM, GRU = CellSpec("LSTM"), CellSpec("GRU")
+TIME, FEATURES = 6, 3
+
+
+def read_run(log_dir, run):
+    """Every tensor summary of a run: {tag: [(step, np.ndarray)]}."""
+    acc = ea.EventAccumulator(
+        os.path.join(log_dir, run),
+        size_guidance={ea.TENSORS: 0, ea.IMAGES: 0, ea.HISTOGRAMS: 0},
+    )
+    acc.Reload()
+    import tensorflow as tf
+
+    return {
+        tag: [
+            (e.step, tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)
+        ]
+        for tag in acc.Tags()["tensors"]
+    }
+
+
+def data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, TIME, FEATURES)).astype("float32")
+    x[: n // 2, TIME - 2 :] = 0.0  # right padding, masked below
+    y = rng.standard_normal((n, 1)).astype("float32")
+    return x, y
+
+
+def mask_of(x):
+    return np.any(x != 0.0, axis=-1)
+
+
+def model_with_stock_and_gates_layers(jit_compile=False):
+    inputs = keras.Input((TIME, FEATURES))
+    h = keras.layers.Masking()(inputs)
+    h = keras.layers.LSTM(4, return_sequences=True, name="lstm")(h)
+    h = keras_gates.GRU(3, name="gru")(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def expected_gates(model, x):
+    """NumPy gates of the two layers from the model's current weights."""
+    mask = mask_of(x)
+    lstm = model.get_layer("lstm")
+    _, lstm_gates = numpy_rnn(LSTM, lstm.get_weights(), x, mask)
+    # The GRU sees the LSTM's outputs: hidden states, carried when masked.
+    hidden = lstm_gates["hidden"]
+    carried = np.zeros_like(hidden)
+    for t in range(TIME):
+        previous = carried[:, t - 1] if t else 0.0
+        carried[:, t] = np.where(mask[:, t, None], hidden[:, t], previous)
+    _, gru_gates = numpy_rnn(
+        GRU, model.get_layer("gru").get_weights(), carried, mask
+    )
+    return {"lstm": lstm_gates, "gru": gru_gates}, mask
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_fit_writes_gate_summaries_matching_numpy(tmp_path, jit_compile):
+    x, y = data()
+    model = model_with_stock_and_gates_layers(jit_compile)
+    log_dir = str(tmp_path)
+    monitor = keras_gates.GateMonitor(log_dir, probe_data=x)
+    board = keras.callbacks.TensorBoard(log_dir)
+    model.fit(
+        x, y, epochs=2, batch_size=8, verbose=0, callbacks=[monitor, board]
+    )
+    events = read_run(log_dir, "train")
+    assert "epoch_loss" in events  # Keras's own writer, same run
+    expected, mask = expected_gates(model, x)
+    for layer, gates in expected.items():
+        for gate, values in gates.items():
+            valid = values[mask]
+            steps = [s for s, _ in events[f"{layer}/{gate}/mean"]]
+            assert steps == [0, 1]
+            mean = events[f"{layer}/{gate}/mean"][-1][1]
+            np.testing.assert_allclose(mean, valid.mean(), atol=1e-5)
+            assert events[f"{layer}/{gate}/nonfinite"][-1][1] == 0
+            histogram = events[f"{layer}/{gate}/histogram"][-1][1]
+            assert histogram[:, 2].sum() == valid.size  # masked excluded
+            assert f"{layer}/{gate}/heatmap" in events
+            if gate in ("input", "forget", "output", "update", "reset"):
+                left = events[f"{layer}/{gate}/saturation_left"][-1][1]
+                right = events[f"{layer}/{gate}/saturation_right"][-1][1]
+                np.testing.assert_allclose(
+                    left, (valid < 0.1).mean(), atol=1e-6
+                )
+                np.testing.assert_allclose(
+                    right, (valid > 0.9).mean(), atol=1e-6
+                )
+                open_units = (valid > 0.9).mean(axis=0) >= 0.99
+                np.testing.assert_allclose(
+                    events[f"{layer}/{gate}/units_always_open"][-1][1],
+                    open_units.mean(),
+                )
+            else:
+                assert f"{layer}/{gate}/saturation_left" not in events
+        assert f"{layer}/saturation_scatter" in events
+        text = events[f"{layer}/dimensions"][0][1].item().decode()
+        total = keras_gates.describe(model).total_params(layer)
+        assert f"| {total} |" in text
+        assert total == model.get_layer(layer).count_params()
+    # Heatmaps show the valid steps of probe sequence 0, 4 pixels a value:
+    # [width (time), height (units), PNG].
+    image = events["lstm/forget/heatmap"][-1][1]
+    assert image.shape == (3,)
+    assert int(image[0]) == mask[0].sum() * 4 and int(image[1]) == 4 * 4
+
+
+def test_validation_data_is_the_default_probe(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(str(tmp_path), max_probe=5)
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        validation_data=data(12, seed=1),
+        callbacks=[monitor],
+    )
+    events = read_run(str(tmp_path), "validation")
+    histogram = events["lstm/forget/histogram"][-1][1]
+    x_val = data(12, seed=1)[0][:5]
+    assert histogram[:, 2].sum() == mask_of(x_val).sum() * 4
+    probe_note = events["gate_monitor/probe"][0][1].item().decode()
+    assert "validation" in probe_note
+
+
+def test_resumed_run_continues_steps_and_freq(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=(x, y), freq=2)
+    model.fit(x, y, epochs=4, initial_epoch=1, verbose=0, callbacks=[monitor])
+    steps = [s for s, _ in read_run(str(tmp_path), "train")["gru/update/mean"]]
+    assert steps == [1, 3]
+
+
+def test_bidirectional_and_dataset_probe(tmp_path):
+    import tensorflow as tf
+
+    x, y = data()
+    model = keras.Sequential(
+        [
+            keras.Input((TIME, FEATURES)),
+            keras.layers.Bidirectional(keras.layers.GRU(2), name="bi"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(loss="mse")
+    probe = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=probe, max_probe=7
+    )
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    events = read_run(str(tmp_path), "train")
+    for half in ("bi/forward", "bi/backward"):
+        histogram = events[f"{half}/update/histogram"][-1][1]
+        # Two batches of 5 taken, cut to max_probe=7 sequences, 2 units.
+        assert histogram[:, 2].sum() == 7 * TIME * 2
+
+
+def test_non_finite_gates_are_counted_and_training_goes_on(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    lstm = model.get_layer("lstm")
+    weights = lstm.get_weights()
+    weights[0][0, 0] = np.nan
+    lstm.set_weights(weights)
+    monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=x)
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[monitor])
+    assert len(history.history["loss"]) == 2
+    events = read_run(str(tmp_path), "train")
+    assert events["lstm/input/nonfinite"][-1][1] > 0
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    bad = keras_gates.GateMonitor(str(tmp_path), probe_data=x[:, :, :2])
+    with pytest.raises(ValueError, match=r"expects input shape.*6, 3"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[bad])
+    dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    dense.compile(loss="mse")
+    with pytest.raises(ValueError, match="no LSTM, GRU or SimpleRNN"):
+        dense.fit(
+            np.ones((4, 3)),
+            np.ones((4, 1)),
+            verbose=0,
+            callbacks=[keras_gates.GateMonitor(str(tmp_path))],
+        )
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    unwritable = keras_gates.GateMonitor(str(blocker / "logs"), probe_data=x)
+    with pytest.raises(ValueError, match="cannot write to log_dir"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[unwritable])
+    with pytest.raises(ValueError, match="freq"):
+        keras_gates.GateMonitor(str(tmp_path), freq=0)
+
+
+def test_no_probe_and_no_validation_warns(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(str(tmp_path))
+    with pytest.warns(UserWarning, match="no gates are logged"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])

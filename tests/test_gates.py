@@ -430,3 +430,28 @@ def test_stateless_call_under_mixed_precision(cell, policy, dtype_policy):
         assert keras.backend.standardize_dtype(out.dtype) == compute_dtype
     assert_close(outputs, expected, atol=tolerance, rtol=tolerance)
     assert_close(outputs, gated(x)[:-1], atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_input_projection_before_the_loop_gives_the_same_results(
+    cell, go_backwards, monkeypatch
+):
+    # On GPUs the layers project all steps' inputs before the loop; CI has
+    # no GPU, so force that path and compare it with stock Keras and NumPy.
+    import keras_gates.layers.base as base
+
+    monkeypatch.setattr(base, "_hoist_input_projection", lambda: True)
+    options = dict(return_sequences=True, go_backwards=go_backwards)
+    stock, gated = build_pair(
+        cell.stock(**options),
+        cell.gates(return_gates=True, **options),
+        SHAPE,
+    )
+    x, mask = random_inputs(SHAPE), make_mask("holes")
+    output, gates = gated(x, mask=mask)
+    assert_close(output, stock(x, mask=mask))
+    _, expected = numpy_rnn(
+        cell, stock.get_weights(), x, mask, go_backwards=go_backwards
+    )
+    for name in cell.gate_names:
+        assert_close(gates[name], expected[name], atol=1e-5)

@@ -20,6 +20,14 @@ _TWINS = (
 )
 
 
+def restore_call(layer, call):
+    """Put back a layer's `call` as it was before a listener replaced it."""
+    if call is None:
+        del layer.call
+    else:
+        layer.call = call
+
+
 def twin_of(layer):
     """An unbuilt keras-gates layer with `layer`'s config and gates on."""
     for cell_class, twin_class in _TWINS:
@@ -97,13 +105,14 @@ class GateProbe:
     def run(self, x):
         """Run the model on `x`; returns a list of `LayerGates`."""
         records = []
+        previous = [layer.__dict__.get("call") for _, layer in self.layers]
         for name, layer in self.layers:
             layer.call = self._listener(name, layer, records)
         try:
             self.model(x, training=False)
         finally:
-            for _, layer in self.layers:
-                del layer.call
+            for (_, layer), call in zip(self.layers, previous):
+                restore_call(layer, call)
         order = {name: i for i, (name, _) in enumerate(self.layers)}
         return sorted(records, key=lambda r: order[r.name])
 

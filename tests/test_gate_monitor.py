@@ -227,3 +227,105 @@ def test_no_probe_and_no_validation_warns(tmp_path):
     monitor = keras_gates.GateMonitor(str(tmp_path))
     with pytest.warns(UserWarning, match="no gates are logged"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_training_statistics_cover_every_batch(tmp_path, jit_compile):
+    # With a zero learning rate the weights never change, so statistics
+    # accumulated over all training batches equal NumPy gates on the whole
+    # training set.
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=jit_compile)
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x[:4], track_training=True, bins=10
+    )
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[monitor])
+    events = read_run(str(tmp_path), "train")
+    expected, mask = expected_gates(model, x)
+    for layer, gates in expected.items():
+        for gate, values in gates.items():
+            valid = values[mask]
+            tag = f"{layer}/{gate}/training"
+            histogram = events[f"{tag}/histogram"]
+            assert [s for s, _ in histogram] == [0, 1]  # reset each epoch
+            counts = histogram[-1][1][:, 2]
+            assert counts.sum() == valid.size
+            if gate in ("forget", "update"):
+                edges = np.linspace(0.0, 1.0, 11)
+                np.testing.assert_array_equal(
+                    counts, np.histogram(valid, edges)[0]
+                )
+                right = events[f"{tag}/saturation_right"][-1][1]
+                np.testing.assert_allclose(
+                    right, (valid > 0.9).mean(), atol=1e-6
+                )
+            np.testing.assert_allclose(
+                events[f"{tag}/mean"][-1][1], valid.mean(), atol=1e-5
+            )
+    # After fit, the model trains without the listeners.
+    assert "call" not in model.get_layer("lstm").__dict__
+    model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_mirrored_strategy_on_two_cpus(tmp_path):
+    # Logical devices must be set before TensorFlow starts: use a child.
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED_SCRIPT)
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "logs")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = read_run(str(tmp_path / "logs"), "train")
+    counts = events["lstm/forget/training/histogram"][-1][1][:, 2]
+    assert counts.sum() == 32 * TIME * 4  # both replicas' batches, summed
+    assert events["lstm/forget/histogram"][-1][1][:, 2].sum() == 8 * TIME * 4
+
+
+MIRRORED_SCRIPT = f"""
+import sys
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+import keras
+import keras_gates
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+rng = np.random.default_rng(0)
+x = rng.standard_normal((32, {TIME}, {FEATURES})).astype("float32")
+y = np.zeros((32, 1), "float32")
+with strategy.scope():
+    model = keras.Sequential([
+        keras.Input(({TIME}, {FEATURES})),
+        keras.layers.LSTM(4, name="lstm"),
+        keras.layers.Dense(1),
+    ])
+    model.compile(optimizer="sgd", loss="mse")
+monitor = keras_gates.GateMonitor(sys.argv[1], probe_data=x[:8],
+                                  track_training=True)
+model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+"""
+
+
+def test_mixed_precision(tmp_path, dtype_policy):
+    keras.config.set_dtype_policy("mixed_float16")
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x, track_training=True
+    )
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[monitor])
+    events = read_run(str(tmp_path), "train")
+    for tag in ("lstm/forget/mean", "gru/update/training/mean"):
+        assert 0.0 < events[tag][-1][1] < 1.0

@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
 from keras_gates.probe import GateProbe
 from keras_gates.summary import images, write
@@ -34,6 +35,15 @@ class GateMonitor(keras.callbacks.Callback):
       and `<layer>/saturation_scatter` (one dot per unit: fraction of time
       left- vs right-saturated, one panel per sigmoid gate).
 
+    With `track_training=True` it also accumulates, inside the compiled
+    train step and over every training batch of the epoch, fixed-bin
+    histograms and saturation counts of every gate (see
+    `keras_gates.callbacks.training_stats`), written at epoch end as
+    `<layer>/<gate>/training/histogram`, `.../training/mean`,
+    `.../training/nonfinite` and, for sigmoid gates,
+    `.../training/saturation_left`, `.../training/saturation_right`,
+    `.../training/units_always_closed`, `.../training/units_always_open`.
+
     Once, at the start of training: `<layer>/dimensions` on the Text
     dashboard (the table of `keras_gates.describe`), `gate_monitor/probe`
     (where the probe comes from) and a custom_scalars layout grouping each
@@ -55,6 +65,11 @@ class GateMonitor(keras.callbacks.Callback):
             saturated to count as always closed / always open.
         heatmap_index: int, default 0. Probe sequence shown in heatmaps.
         layers: optional list of layer names (as above) to monitor.
+        track_training: bool, default False. Also accumulate statistics
+            over every training batch, on the device.
+        bins: int, default 30. Histogram bins of `track_training`.
+        cell_range: float, default 3.0. `track_training` bins the LSTM cell
+            state on [-cell_range, cell_range].
 
     Example:
 
@@ -78,6 +93,9 @@ class GateMonitor(keras.callbacks.Callback):
         always=0.99,
         heatmap_index=0,
         layers=None,
+        track_training=False,
+        bins=30,
+        cell_range=3.0,
     ):
         super().__init__()
         if not isinstance(freq, int) or freq < 1:
@@ -101,6 +119,9 @@ class GateMonitor(keras.callbacks.Callback):
         self.left, self.right, self.always = left, right, always
         self.heatmap_index = heatmap_index
         self.layers = layers
+        self.track_training = track_training
+        self.bins, self.cell_range = bins, cell_range
+        self._accumulators = []
         self._writers = {}
         self._probe = None
         self._probe_x = None
@@ -150,10 +171,43 @@ class GateMonitor(keras.callbacks.Callback):
                 write.text(f"{name}/dimensions", table.for_layer(name))
             write.custom_scalars_layout([n for n, _ in self._probe.layers])
         writer.flush()
+        if self.track_training:
+            self._start_tracking()
+
+    def _start_tracking(self):
+        strategy = self.model.distribute_strategy
+        self._accumulators = [
+            GateAccumulator(
+                name,
+                layer,
+                strategy,
+                self.bins,
+                self.left,
+                self.right,
+                self.cell_range,
+            )
+            for name, layer in self._probe.layers
+        ]
+        for accumulator in self._accumulators:
+            accumulator.listen()
+        # fit made (but has not traced) its train function: make it again so
+        # that it is traced with the listeners, and again at the end so that
+        # later fits run without them.
+        self.model.make_train_function(force=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for accumulator in self._accumulators:
+            accumulator.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.freq:
             return
+        if self._accumulators:
+            writer = self._writer("train")
+            with writer.as_default(step=epoch):
+                for accumulator in self._accumulators:
+                    self._write_training(accumulator)
+            writer.flush()
         if self._probe_x is not None:
             x, run = self._probe_x, "train"
         else:
@@ -168,6 +222,11 @@ class GateMonitor(keras.callbacks.Callback):
         writer.flush()
 
     def on_train_end(self, logs=None):
+        if self._accumulators:
+            for accumulator in self._accumulators:
+                accumulator.stop()
+            self._accumulators = []
+            self.model.make_train_function(force=True)
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
@@ -205,6 +264,13 @@ class GateMonitor(keras.callbacks.Callback):
                 f"{name}/saturation_scatter",
                 images.saturation_scatter(panels, name, self.left, self.right),
             )
+
+    def _write_training(self, accumulator):
+        for gate, stats in accumulator.summary(self.always).items():
+            tag = f"{accumulator.name}/{gate}/training"
+            write.binned_histogram(f"{tag}/histogram", stats.pop("histogram"))
+            for key, value in stats.items():
+                write.scalar(f"{tag}/{key}", value)
 
     def _take(self, data):
         """At most `max_probe` input sequences from array, tuple or dataset."""

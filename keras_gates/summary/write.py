@@ -26,6 +26,19 @@ def histogram(name, data, step=None, description=None, buckets=30):
     )
 
 
+def binned_histogram(name, data, step=None, description=None):
+    """A histogram counted elsewhere: rows (left edge, right edge, count)."""
+    import tensorflow as tf
+    from tensorboard.plugins.histogram import metadata
+
+    return tf.summary.write(
+        name,
+        tf.constant(np.asarray(data, np.float64)),
+        step=step,
+        metadata=metadata.create_summary_metadata(name, description),
+    )
+
+
 def image(name, data, step=None, description=None):
     """One RGBA uint8 image of shape (height, width, 4)."""
     import tensorflow as tf
@@ -70,6 +83,10 @@ def custom_scalars_layout(layer_names, step=0):
                         rf"^{prefix}/[^/]+/saturation_right$",
                     ),
                     chart("mean value", rf"^{prefix}/[^/]+/mean$"),
+                    chart(
+                        "saturation over all training batches",
+                        rf"^{prefix}/[^/]+/training/saturation_(left|right)$",
+                    ),
                     chart("non-finite values", rf"^{prefix}/[^/]+/nonfinite$"),
                 ],
             )

@@ -1,23 +1,46 @@
 """Gates out of any model: stock Keras recurrent layers included.
 
-`GateProbe` runs a model once on a batch of inputs and, for every LSTM,
-GRU and SimpleRNN layer in it (also inside `Bidirectional` and nested
-models), feeds the very inputs, mask and initial state that layer received
-to a keras-gates twin built from the layer's config and weights. The model
-itself is unchanged; its layers are only listened to while the probe runs.
+`GateProbe` runs a model on a batch of inputs and, for every LSTM, GRU and
+SimpleRNN layer in it (also inside `Bidirectional` and nested models), takes
+the gates of the very call the model made: a keras-gates layer returns them
+from its own loop; a stock layer's call is repeated by a keras-gates twin
+whose cell reads the stock cell's own variables. The model is unchanged; its
+layers are only listened to while the probe runs (`listen`, `restore_call`).
 """
 
 import keras
-import numpy as np
+from keras import ops
 
 from keras_gates.describe import recurrent_layers
 from keras_gates.layers import GRU, LSTM, SimpleRNN
+from keras_gates.layers.base import GatedRNN
 
 _TWINS = (
     (keras.layers.LSTMCell, LSTM),
     (keras.layers.GRUCell, GRU),
     (keras.layers.SimpleRNNCell, SimpleRNN),
 )
+
+
+def twin_of(layer):
+    """A built keras-gates twin sharing a stock layer's variables.
+
+    None for a keras-gates layer, which gives its gates itself.
+    """
+    if isinstance(layer, GatedRNN):
+        return None
+    config = {
+        **layer.get_config(),
+        "return_gates": True,
+        "stateful": False,
+        "name": f"{layer.name}_gates",
+    }
+    twin = twin_class_of(layer).from_config(config)
+    twin.build((None, None, layer.cell.kernel.shape[0]))
+    for name in ("kernel", "recurrent_kernel", "bias"):
+        # Plain attributes: the twin must not track them as its own.
+        object.__setattr__(twin.cell, name, getattr(layer.cell, name))
+    return twin
 
 
 def restore_call(layer, call):
@@ -28,18 +51,54 @@ def restore_call(layer, call):
         layer.call = call
 
 
-def twin_of(layer):
-    """An unbuilt keras-gates layer with `layer`'s config and gates on."""
-    for cell_class, twin_class in _TWINS:
-        if isinstance(layer.cell, cell_class):
-            config = {
-                **layer.get_config(),
-                "return_gates": True,
-                "stateful": False,
-                "name": f"{layer.name}_gates",
-            }
-            return twin_class.from_config(config)
-    raise TypeError(f"no keras-gates twin for {type(layer).__name__}")
+def listen(layer, twin, on_gates, wants_gates=lambda training: True):
+    """Replace `layer.call` so that `on_gates(gates, valid, training)` sees
+    the gates of every call where `wants_gates(training)`.
+
+    `twin` is `twin_of(layer)`, made beforehand (outside any compiled
+    function: it creates variables).
+    `valid` is a bool (batch, time) tensor, False at masked steps, in the
+    order the layer processed the steps (like the gates). Returns the
+    previous instance `call` attribute (None if there was none), to give to
+    `restore_call`.
+    """
+    previous = layer.__dict__.get("call")
+    original = layer.call
+
+    def call(sequences, initial_state=None, mask=None, training=False):
+        if initial_state is None and layer.stateful and layer.states:
+            initial_state = [ops.copy(s) for s in layer.states]
+        kwargs = dict(initial_state=initial_state, mask=mask, training=training)
+        if not wants_gates(training):
+            return original(sequences, **kwargs)
+        if twin is None:
+            wanted = layer.return_gates
+            layer.return_gates = True
+            try:
+                result = original(sequences, **kwargs)
+            finally:
+                layer.return_gates = wanted
+            gates = result[-1]
+            if not wanted:
+                result = result[:-1]
+                result = result[0] if len(result) == 1 else result
+        else:
+            result = original(sequences, **kwargs)
+            gates = twin(sequences, initial_state=initial_state, mask=mask)[-1]
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        valid = (
+            ops.ones(ops.shape(sequences)[:2], "bool")
+            if mask is None
+            else ops.cast(mask, "bool")
+        )
+        if layer.go_backwards:
+            valid = ops.flip(valid, 1)
+        on_gates(gates, valid, training)
+        return result
+
+    layer.call = call
+    return previous
 
 
 class LayerGates:
@@ -48,25 +107,26 @@ class LayerGates:
     Attributes:
         name: the layer's name (`<bidirectional>/forward|backward` for the
             halves of a `Bidirectional`).
-        layer: the Keras layer.
         gates: dict gate name -> array (batch, time, units), in the order
             the layer processed the steps, zero at masked steps.
         valid: bool array (batch, time) in the same order: False at masked
             steps.
-        sigmoid_gates: the names of the gates computed by a sigmoid-like
+        sigmoid_gates: the names of the gates computed by the
             `recurrent_activation` (the gates that multiply something).
     """
 
-    def __init__(self, name, layer, gates, valid, sigmoid_gates):
+    def __init__(self, name, gates, valid, sigmoid_gates):
         self.name = name
-        self.layer = layer
         self.gates = gates
         self.valid = valid
         self.sigmoid_gates = sigmoid_gates
 
 
 class GateProbe:
-    """Listens to the recurrent layers of `model` during one forward pass.
+    """Takes the gates of the recurrent layers of `model` on given inputs.
+
+    On TensorFlow the probing forward pass is a compiled `tf.function`
+    (traced once per input shape); elsewhere it runs eagerly.
 
     Args:
         model: a built Keras model or layer.
@@ -91,70 +151,53 @@ class GateProbe:
             found = [(n, layer) for n, layer in found if n in layers]
         self.model = model
         self.layers = found
-        self._twins = {}
+        self._twins = [twin_of(layer) for _, layer in found]
+        self._forward = self._gates_of
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-    def _twin(self, layer, sequences_shape):
-        twin = self._twins.get(id(layer))
-        if twin is None:
-            twin = twin_of(layer)
-            twin.build(sequences_shape)
-            self._twins[id(layer)] = twin
-        twin.cell.set_weights(layer.cell.get_weights())
-        return twin
+            self._forward = tf.function(self._gates_of, reduce_retracing=True)
 
-    def run(self, x):
-        """Run the model on `x`; returns a list of `LayerGates`."""
-        records = []
-        previous = [layer.__dict__.get("call") for _, layer in self.layers]
-        for name, layer in self.layers:
-            layer.call = self._listener(name, layer, records)
+    def _gates_of(self, x):
+        records = {}
+        previous = []
+        for (name, layer), twin in zip(self.layers, self._twins):
+
+            def record(gates, valid, training, name=name):
+                records[name] = (gates, valid)
+
+            previous.append(listen(layer, twin, record))
         try:
             self.model(x, training=False)
         finally:
             for (_, layer), call in zip(self.layers, previous):
                 restore_call(layer, call)
-        order = {name: i for i, (name, _) in enumerate(self.layers)}
-        return sorted(records, key=lambda r: order[r.name])
+        return records
 
-    def _listener(self, name, layer, records):
-        original = layer.call
-
-        def call(sequences, initial_state=None, mask=None, training=False):
-            if initial_state is None and layer.stateful and layer.states:
-                initial_state = [keras.ops.copy(s) for s in layer.states]
-            result = original(
-                sequences,
-                initial_state=initial_state,
-                mask=mask,
-                training=training,
-            )
-            twin = self._twin(layer, sequences.shape)
-            gates = twin(sequences, initial_state=initial_state, mask=mask)[-1]
-            batch, steps = sequences.shape[0], sequences.shape[1]
-            if isinstance(mask, (list, tuple)):
-                mask = mask[0]
-            valid = (
-                np.ones((batch, steps), bool)
-                if mask is None
-                else keras.ops.convert_to_numpy(mask).astype(bool)
-            )
-            if layer.go_backwards:
-                valid = valid[:, ::-1]
-            records.append(
+    def run(self, x):
+        """Run the model on `x`; returns a list of `LayerGates`."""
+        records = self._forward(x)
+        result = []
+        for name, layer in self.layers:
+            gates, valid = records[name]
+            sigmoid = twin_class_of(layer).cell_class.sigmoid_gates
+            result.append(
                 LayerGates(
                     name,
-                    layer,
-                    {
-                        k: keras.ops.convert_to_numpy(v)
-                        for k, v in gates.items()
-                    },
-                    valid,
-                    twin.cell.sigmoid_gates,
+                    {k: ops.convert_to_numpy(v) for k, v in gates.items()},
+                    ops.convert_to_numpy(valid),
+                    sigmoid,
                 )
             )
-            return result
+        return result
 
-        return call
+
+def twin_class_of(layer):
+    """The keras-gates layer class matching a (stock) layer's cell."""
+    for cell_class, twin_class in _TWINS:
+        if isinstance(layer.cell, cell_class):
+            return twin_class
+    raise TypeError(f"no keras-gates twin for {type(layer).__name__}")
 
 
 def gates(model, x, layers=None):

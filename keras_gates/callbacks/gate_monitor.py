@@ -169,7 +169,9 @@ class GateMonitor(keras.callbacks.Callback):
             write.text("gate_monitor/probe", f"Gates are computed on {source}.")
             for name, _ in self._probe.layers:
                 write.text(f"{name}/dimensions", table.for_layer(name))
-            write.custom_scalars_layout([n for n, _ in self._probe.layers])
+            write.custom_scalars_layout(
+                [n for n, _ in self._probe.layers], self.track_training
+            )
         writer.flush()
         if self.track_training:
             self._start_tracking()
@@ -189,7 +191,7 @@ class GateMonitor(keras.callbacks.Callback):
             for name, layer in self._probe.layers
         ]
         for accumulator in self._accumulators:
-            accumulator.listen()
+            accumulator.start()
         # fit made (but has not traced) its train function: make it again so
         # that it is traced with the listeners, and again at the end so that
         # later fits run without them.
@@ -246,8 +248,7 @@ class GateMonitor(keras.callbacks.Callback):
                 self.always,
             )
             tag = f"{name}/{gate}"
-            if stats.values.size:
-                write.histogram(f"{tag}/histogram", stats.values)
+            write.histogram(f"{tag}/histogram", stats.histogram)
             write.scalar(f"{tag}/mean", stats.mean)
             write.scalar(f"{tag}/nonfinite", stats.nonfinite)
             if sigmoid:
@@ -262,13 +263,19 @@ class GateMonitor(keras.callbacks.Callback):
         if panels:
             write.image(
                 f"{name}/saturation_scatter",
-                images.saturation_scatter(panels, name, self.left, self.right),
+                images.saturation_scatter(panels),
+                description=(
+                    f"One dot per unit; panels left to right: "
+                    f"{', '.join(p[0] for p in panels)}. x: fraction of "
+                    f"steps below {self.left}, y: fraction above "
+                    f"{self.right}; grey: frame, 0.5 grid and x + y = 1."
+                ),
             )
 
     def _write_training(self, accumulator):
         for gate, stats in accumulator.summary(self.always).items():
             tag = f"{accumulator.name}/{gate}/training"
-            write.binned_histogram(f"{tag}/histogram", stats.pop("histogram"))
+            write.histogram(f"{tag}/histogram", stats.pop("histogram"))
             for key, value in stats.items():
                 write.scalar(f"{tag}/{key}", value)
 

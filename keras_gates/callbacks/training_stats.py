@@ -14,8 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gates.layers.base import GatedRNN
-from keras_gates.probe import restore_call, twin_of
+from keras_gates.probe import listen, restore_call, twin_class_of, twin_of
 
 
 def _counter(shape, strategy):
@@ -35,10 +34,8 @@ class GateAccumulator:
 
     def __init__(self, name, layer, strategy, bins, left, right, cell_range):
         self.name, self.layer = name, layer
-        cell = layer.cell if isinstance(layer, GatedRNN) else None
-        self.twin = None if cell is not None else self._twin(layer)
-        gate_cell = cell if cell is not None else self.twin.cell
-        self.sigmoid_gates = gate_cell.sigmoid_gates
+        cell_class = twin_class_of(layer).cell_class
+        self.sigmoid_gates = cell_class.sigmoid_gates
         self.bins, self.left, self.right = bins, left, right
         self.ranges = {
             gate: (0.0, 1.0)
@@ -46,7 +43,7 @@ class GateAccumulator:
             else (-cell_range, cell_range)
             if gate == "cell"
             else (-1.0, 1.0)
-            for gate in gate_cell.gate_names
+            for gate in cell_class.gate_names
         }
         units = layer.cell.units
         self.counters = {
@@ -58,8 +55,10 @@ class GateAccumulator:
                 "sum": _counter((), strategy),
                 "nonfinite": _counter((), strategy),
             }
-            for gate in gate_cell.gate_names
+            for gate in cell_class.gate_names
         }
+        self._twin = twin_of(layer)
+        self._previous = None
 
     def reset(self):
         for counters in self.counters.values():
@@ -110,61 +109,14 @@ class GateAccumulator:
             for gate, counters in self.counters.items()
         }
 
-    def listen(self):
-        """Wrap the layer's call to update the counters in training."""
-        layer, original = self.layer, self.layer.call
-        self._previous = layer.__dict__.get("call")
-
-        def call(sequences, initial_state=None, mask=None, training=False):
-            result, gates = self._call(
-                original, sequences, initial_state, mask, training
-            )
-            if training and gates is not None:
-                if isinstance(mask, (list, tuple)):
-                    mask = mask[0]
-                valid = (
-                    ops.ones(ops.shape(sequences)[:2], "bool")
-                    if mask is None
-                    else ops.cast(mask, "bool")
-                )
-                if layer.go_backwards:
-                    valid = ops.flip(valid, 1)
-                self.update(gates, valid)
-            return result
-
-        layer.call = call
-
-    def _call(self, original, sequences, initial_state, mask, training):
-        kwargs = dict(initial_state=initial_state, mask=mask, training=training)
-        if self.twin is None:
-            wanted = self.layer.return_gates
-            self.layer.return_gates = bool(training) or wanted
-            try:
-                result = original(sequences, **kwargs)
-            finally:
-                self.layer.return_gates = wanted
-            if not training:
-                return result, None
-            if wanted:
-                return result, result[-1]
-            gates = result[-1]
-            result = result[:-1]
-            return (result[0] if len(result) == 1 else result), gates
-        result = original(sequences, **kwargs)
-        if not training:
-            return result, None
-        twin_kwargs = dict(initial_state=initial_state, mask=mask)
-        return result, self.twin(sequences, **twin_kwargs)[-1]
-
-    @staticmethod
-    def _twin(layer):
-        """A keras-gates twin whose cell reads the stock cell's variables."""
-        twin = twin_of(layer)
-        twin.build((None, None, layer.cell.kernel.shape[0]))
-        for name in ("kernel", "recurrent_kernel", "bias"):
-            # Plain attributes: the twin must not track them as its own.
-            object.__setattr__(twin.cell, name, getattr(layer.cell, name))
-        return twin
+    def start(self):
+        """Listen to the layer: update the counters in every training call."""
+        self._previous = listen(
+            self.layer,
+            self._twin,
+            lambda gates, valid, training: self.update(gates, valid),
+            wants_gates=bool,
+        )
 
     def stop(self):
         restore_call(self.layer, self._previous)

@@ -15,7 +15,8 @@ class GateStats:
     """Statistics of one gate of one layer over a probe batch.
 
     Attributes:
-        values: the finite gate values at valid steps, flat (for histograms).
+        histogram: (bins, 3) rows (left edge, right edge, count) of the
+            finite values at valid steps.
         mean: their mean (NaN when there are none).
         nonfinite: how many NaN or infinite values there were.
         left, right: fraction of values below / above the thresholds, or
@@ -26,7 +27,7 @@ class GateStats:
             at no less than `always` of their steps.
     """
 
-    values: np.ndarray
+    histogram: np.ndarray
     mean: float
     nonfinite: int
     left: float | None = None
@@ -37,26 +38,43 @@ class GateStats:
     always_open: float | None = None
 
 
-def gate_stats(values, valid, sigmoid, left=0.1, right=0.9, always=0.99):
-    """Statistics of `values` (batch, time, units) at `valid` (batch, time)."""
-    steps = values[np.asarray(valid, bool)].astype(np.float64)  # (N, units)
+def gate_stats(
+    values, valid, sigmoid, left=0.1, right=0.9, always=0.99, bins=30
+):
+    """Statistics of `values` (batch, time, units) at `valid` (batch, time).
+
+    Histograms of sigmoid gates span [0, 1]; others the values' own range.
+    """
+    valid = np.asarray(valid, bool)
+    units = values.shape[-1]
+    steps = values.reshape(-1, units) if valid.all() else values[valid]
     finite = np.isfinite(steps)
-    clean = steps[finite]
+    clean = steps.ravel() if finite.all() else steps[finite]
+    if sigmoid:
+        low, high = 0.0, 1.0
+    elif clean.size:
+        low, high = float(clean.min()), float(clean.max()) + 1e-6
+    else:
+        low, high = -1.0, 1.0
+    index = ((clean - low) * (bins / (high - low))).astype(np.int64)
+    counts = np.bincount(np.clip(index, 0, bins - 1), minlength=bins)
+    edges = np.linspace(low, high, bins + 1)
     stats = GateStats(
-        values=clean,
-        mean=float(clean.mean()) if clean.size else float("nan"),
-        nonfinite=int(finite.size - finite.sum()),
+        histogram=np.stack([edges[:-1], edges[1:], counts], axis=1),
+        mean=float(clean.mean(dtype=np.float64)) if clean.size else np.nan,
+        nonfinite=int(finite.size - clean.size),
     )
     if not sigmoid:
         return stats
-    counts = np.maximum(finite.sum(axis=0), 1)
-    below = (np.where(finite, steps, np.inf) < left).sum(axis=0)
-    above = (np.where(finite, steps, -np.inf) > right).sum(axis=0)
-    total = max(int(finite.sum()), 1)
+    # NaN compares False both ways, so only finite values are counted.
+    below = (steps < left).sum(axis=0)
+    above = (steps > right).sum(axis=0)
+    per_unit = np.maximum(finite.sum(axis=0), 1)
+    total = max(clean.size, 1)
     stats.left = float(below.sum() / total)
     stats.right = float(above.sum() / total)
-    stats.unit_left = below / counts
-    stats.unit_right = above / counts
+    stats.unit_left = below / per_unit
+    stats.unit_right = above / per_unit
     stats.always_closed = float((stats.unit_left >= always).mean())
     stats.always_open = float((stats.unit_right >= always).mean())
     return stats

@@ -43,23 +43,9 @@ import shlex
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_gates  # noqa: E402
-
-
-def adding_problem(n, steps, seed=0):
-    """Inputs (n, steps, 2): a value and a 0/1 marker; targets (n, 1)."""
-    rng = np.random.default_rng(seed)
-    values = rng.uniform(0, 1, (n, steps))
-    # Two distinct marked steps per sequence: where the two smallest of
-    # `steps` random keys are.
-    marked = np.argsort(rng.uniform(size=(n, steps)), axis=1)[:, :2]
-    markers = np.zeros((n, steps))
-    np.put_along_axis(markers, marked, 1.0, axis=1)
-    x = np.stack([values, markers], axis=-1).astype("float32")
-    y = (values * markers).sum(axis=1, keepdims=True).astype("float32")
-    return x, y
+from keras_gates.datasets import adding_problem  # noqa: E402
 
 
 def build(steps, units):

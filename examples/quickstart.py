@@ -15,24 +15,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import keras_gates  # noqa: E402
+from keras_gates.datasets import adding_problem  # noqa: E402
 
 LEFT, RIGHT = 0.1, 0.9  # saturation thresholds (Karpathy et al. 2015)
-
-
-def adding_problem(n, steps, seed=0):
-    """Inputs (n, steps, 2): a value and a 0/1 marker; targets (n, 1)."""
-    rng = np.random.default_rng(seed)
-    values = rng.uniform(0, 1, (n, steps))
-    markers = np.zeros((n, steps))
-    for row in range(n):
-        first, second = rng.choice(steps, size=2, replace=False)
-        markers[row, [first, second]] = 1.0
-    x = np.stack([values, markers], axis=-1).astype("float32")
-    y = (values * markers).sum(axis=1, keepdims=True).astype("float32")
-    return x, y
 
 
 def build(layer_class, steps, units):

@@ -19,8 +19,7 @@ What to look at in TensorBoard. GateMonitor logs every epoch, on the same
 
 - Custom Scalars: one group per layer with charts of left saturation
   (share of values < 0.1), right saturation (> 0.9), mean and number of
-  NaN/Inf values, one line per gate (the chart of saturation over all
-  training batches stays empty without `track_training=True`). When the
+  NaN/Inf values, one line per gate. When the
   loss falls (epochs 8 to 10 with the defaults), the right saturation of
   the GRU's `update` gate jumps: some units learn to stay open, so that
   they carry their state unchanged from step to step, which is how a GRU

@@ -221,9 +221,41 @@ def test_bad_inputs_give_clear_errors(tmp_path):
         keras_gates.GateMonitor(str(tmp_path), freq=0)
 
 
-def test_no_probe_and_no_validation_warns(tmp_path):
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_without_probe_or_validation_the_last_training_batch_is_probed(
+    tmp_path, jit_compile
+):
     x, y = data()
-    model = model_with_stock_and_gates_layers()
+    model = model_with_stock_and_gates_layers(jit_compile)
+    monitor = keras_gates.GateMonitor(str(tmp_path), max_probe=6)
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        shuffle=False,
+        verbose=0,
+        callbacks=[monitor],
+    )
+    events = read_run(str(tmp_path), "train")
+    note = events["gate_monitor/probe"][0][1].item().decode()
+    assert "6 sequences of the latest training batch" in note
+    expected, mask = expected_gates(model, x[24:30])  # last batch, cut to 6
+    for layer, gates in expected.items():
+        for gate, values in gates.items():
+            mean = events[f"{layer}/{gate}/mean"][-1][1]
+            np.testing.assert_allclose(mean, values[mask].mean(), atol=1e-5)
+    assert "call" not in model.__dict__  # the listener is gone after fit
+    model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_no_gates_without_any_data_for_a_model_of_unknown_shape(tmp_path):
+    inputs = keras.Input((None, FEATURES))
+    model = keras.Model(
+        inputs, keras.layers.Dense(1)(keras.layers.LSTM(2)(inputs))
+    )
+    model.compile(loss="mse")
+    x, y = data()
     monitor = keras_gates.GateMonitor(str(tmp_path))
     with pytest.warns(UserWarning, match="no gates are logged"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])

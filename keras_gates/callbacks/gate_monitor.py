@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
 from keras_gates.probe import GateProbe
@@ -45,11 +46,12 @@ class GateMonitor(keras.callbacks.Callback):
     `.../training/units_always_closed`, `.../training/units_always_open`.
 
     Once, at the start of training: `<layer>/dimensions` on the Text
-    dashboard (the table of `keras_gates.describe`), `gate_monitor/probe`
-    (where the probe comes from) and a custom_scalars layout grouping each
-    layer's charts. Summaries go to `log_dir/train` (or `log_dir/validation`
-    when the probe is taken from the validation data), the run names of
-    `keras.callbacks.TensorBoard`, so both can share `log_dir`.
+    dashboard (the table of `keras_gates.describe`) and a custom_scalars
+    layout grouping each layer's charts; at the first logged epoch,
+    `gate_monitor/probe` (what the gates are computed on). Summaries go to
+    `log_dir/train` (or `log_dir/validation` when the probe is taken from
+    the validation data), the run names of `keras.callbacks.TensorBoard`,
+    so both can share `log_dir`.
 
     Args:
         log_dir: str, default "logs". Where to write.
@@ -57,7 +59,9 @@ class GateMonitor(keras.callbacks.Callback):
             arrays for multi-input models), an `(x, y)` tuple, or a
             `tf.data.Dataset` of batches; at most `max_probe` sequences
             are used. Default None: the first `max_probe` sequences of the
-            validation data of `fit`.
+            validation data of `fit` or, without validation data, the latest
+            training batch (up to `max_probe` sequences, kept on the device
+            during training; needs fixed input shapes).
         freq: int, default 1. Log every `freq` epochs.
         max_probe: int, default 256. Largest probe batch.
         left, right: floats, defaults 0.1 and 0.9. Saturation thresholds.
@@ -125,6 +129,8 @@ class GateMonitor(keras.callbacks.Callback):
         self._writers = {}
         self._probe = None
         self._probe_x = None
+        self._sample = None
+        self._noted = set()
         self._warned = False
 
     # Writers, created lazily per run as in keras.callbacks.TensorBoard.
@@ -152,21 +158,19 @@ class GateMonitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._check_log_dir()
         self._probe = GateProbe(self.model, self.layers)
-        run = "train"
+        self._noted = set()
         if self.probe_data is not None:
             self._probe_x = self._take(self.probe_data)
             self._check_shape(self._probe_x)
-            source = f"{_batch_size(self._probe_x)} sequences of probe_data"
         else:
-            run = "validation"
-            source = (
-                f"the first {self.max_probe} sequences (at most) of the "
-                "validation data"
-            )
+            # Validation data shows up only at the first epoch end: keep
+            # training inputs too, in case there is none.
+            self._sample = TrainingSample(self.model, self.max_probe)
+            if self._sample.available:
+                self._sample.start()
         table = describe(self.model)
-        writer = self._writer(run)
+        writer = self._writer("train")
         with writer.as_default(step=0):
-            write.text("gate_monitor/probe", f"Gates are computed on {source}.")
             for name, _ in self._probe.layers:
                 write.text(f"{name}/dimensions", table.for_layer(name))
             write.custom_scalars_layout(
@@ -175,6 +179,11 @@ class GateMonitor(keras.callbacks.Callback):
         writer.flush()
         if self.track_training:
             self._start_tracking()
+        if self._sample is not None or self.track_training:
+            # fit made (but has not traced) its train function: make it
+            # again so that it is traced with the listeners, and again at
+            # the end so that later fits run without them.
+            self.model.make_train_function(force=True)
 
     def _start_tracking(self):
         strategy = self.model.distribute_strategy
@@ -192,10 +201,6 @@ class GateMonitor(keras.callbacks.Callback):
         ]
         for accumulator in self._accumulators:
             accumulator.start()
-        # fit made (but has not traced) its train function: make it again so
-        # that it is traced with the listeners, and again at the end so that
-        # later fits run without them.
-        self.model.make_train_function(force=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         for accumulator in self._accumulators:
@@ -210,24 +215,31 @@ class GateMonitor(keras.callbacks.Callback):
                 for accumulator in self._accumulators:
                     self._write_training(accumulator)
             writer.flush()
-        if self._probe_x is not None:
-            x, run = self._probe_x, "train"
-        else:
-            x, run = self._validation_sample(), "validation"
-            if x is None:
-                return
+        x, run, source = self._probe_batch()
+        if x is None:
+            return
         records = self._probe.run(x)
         writer = self._writer(run)
         with writer.as_default(step=epoch):
+            if run not in self._noted:
+                self._noted.add(run)
+                write.text(
+                    "gate_monitor/probe",
+                    f"Gates are computed on {_batch_size(x)} sequences of "
+                    f"{source}.",
+                )
             for record in records:
                 self._write_layer(record)
         writer.flush()
 
     def on_train_end(self, logs=None):
-        if self._accumulators:
-            for accumulator in self._accumulators:
-                accumulator.stop()
-            self._accumulators = []
+        listeners = list(self._accumulators)
+        if self._sample is not None and self._sample.available:
+            listeners.append(self._sample)
+        for listener in listeners:
+            listener.stop()
+        self._accumulators, self._sample = [], None
+        if listeners:
             self.model.make_train_function(force=True)
         for writer in self._writers.values():
             writer.close()
@@ -318,28 +330,34 @@ class GateMonitor(keras.callbacks.Callback):
                 f"expects input shape(s) {expected} (None: any size)."
             )
 
-    def _validation_sample(self):
+    def _probe_batch(self):
+        """(inputs, run, description) to probe with, or (None, ...)."""
+        if self._probe_x is not None:
+            return self._probe_x, "train", "probe_data"
         iterator = getattr(self.model, "_eval_epoch_iterator", None)
-        if iterator is None:
-            if not self._warned:
-                warnings.warn(
-                    "GateMonitor: fit has no validation data and no "
-                    "probe_data was given, so no gates are logged. Pass "
-                    "GateMonitor(probe_data=x_sample).",
-                    stacklevel=2,
-                )
-                self._warned = True
-            return None
-        batches, count = [], 0
-        for batch in iterator.data_adapter.get_numpy_iterator():
-            x = batch[0] if isinstance(batch, tuple) else batch
-            batches.append(x)
-            count += _batch_size(x)
-            if count >= self.max_probe:
-                break
-        return keras.tree.map_structure(
-            lambda *parts: np.concatenate(parts)[: self.max_probe], *batches
-        )
+        if iterator is not None:
+            batches, count = [], 0
+            for batch in iterator.data_adapter.get_numpy_iterator():
+                x = batch[0] if isinstance(batch, tuple) else batch
+                batches.append(x)
+                count += _batch_size(x)
+                if count >= self.max_probe:
+                    break
+            x = keras.tree.map_structure(
+                lambda *parts: np.concatenate(parts)[: self.max_probe],
+                *batches,
+            )
+            return x, "validation", "the validation data (the first ones)"
+        x = self._sample.read() if self._sample.available else None
+        if x is None and not self._warned:
+            warnings.warn(
+                "GateMonitor: no probe_data, no validation data, and the "
+                "model's input shapes are not fixed, so no gates are "
+                "logged. Pass GateMonitor(probe_data=x_sample).",
+                stacklevel=2,
+            )
+            self._warned = True
+        return x, "train", "the latest training batch"
 
 
 def _batch_size(x):

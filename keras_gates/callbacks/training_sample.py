@@ -1,0 +1,81 @@
+"""The latest training batch's inputs, kept on the device for GateMonitor.
+
+A Keras callback never sees the training data. When GateMonitor has neither
+`probe_data` nor validation data, it listens to the model's own call during
+training and copies (up to `size` sequences of) each batch's inputs into
+non-trainable variables, inside the compiled train step; at epoch end it
+probes with the last batch kept. The copy is a few hundred kilobytes a
+step, with no host transfer.
+"""
+
+import keras
+from keras import ops
+
+from keras_gates.probe import restore_call
+
+
+class TrainingSample:
+    """Keeps up to `size` sequences of the latest training batch's inputs.
+
+    Only for models with known input shapes (functional or Sequential with
+    an `Input`); `available` tells whether this model has them.
+    """
+
+    def __init__(self, model, size):
+        self.model, self.size = model, size
+        inputs = getattr(model, "inputs", None) or []
+        self.available = bool(inputs) and all(
+            None not in tuple(t.shape)[1:] for t in inputs
+        )
+        self.buffers, self.filled, self._previous = [], None, None
+        if not self.available:
+            return
+        with model.distribute_strategy.scope():
+            self.buffers = [
+                keras.Variable(
+                    ops.zeros((size, *tuple(t.shape)[1:]), t.dtype),
+                    trainable=False,
+                    aggregation="only_first_replica",
+                    synchronization="on_read",
+                )
+                for t in inputs
+            ]
+            self.filled = keras.Variable(
+                0,
+                dtype="int32",
+                trainable=False,
+                aggregation="only_first_replica",
+                synchronization="on_read",
+            )
+
+    def start(self):
+        """Copy the inputs of every training call of the model."""
+        model, original = self.model, self.model.call
+        self._previous = model.__dict__.get("call")
+
+        def call(inputs, *args, **kwargs):
+            if kwargs.get("training"):
+                self._keep(inputs)
+            return original(inputs, *args, **kwargs)
+
+        model.call = call
+
+    def stop(self):
+        restore_call(self.model, self._previous)
+
+    def _keep(self, inputs):
+        arrays = keras.tree.flatten(inputs)
+        for buffer, x in zip(self.buffers, arrays):
+            x = ops.cast(x, buffer.dtype)[: self.size]
+            pad = ops.zeros((self.size, *buffer.shape[1:]), buffer.dtype)
+            buffer.assign(ops.concatenate([x, pad], axis=0)[: self.size])
+        batch = ops.shape(arrays[0])[0]
+        self.filled.assign(ops.cast(ops.minimum(batch, self.size), "int32"))
+
+    def read(self):
+        """The kept inputs (NumPy), structured like the model's inputs."""
+        count = int(ops.convert_to_numpy(self.filled))
+        if not count:
+            return None
+        arrays = [ops.convert_to_numpy(b)[:count] for b in self.buffers]
+        return arrays[0] if len(arrays) == 1 else arrays

@@ -22,12 +22,13 @@ _TWINS = (
 )
 
 
-def twin_of(layer):
-    """A built keras-gates twin sharing a stock layer's variables.
+def twin_of(layer, always=False):
+    """A built keras-gates twin sharing a layer's variables.
 
-    None for a keras-gates layer, which gives its gates itself.
+    None for a keras-gates layer, which gives its gates itself, unless
+    `always` (to run the gates on part of a batch only).
     """
-    if isinstance(layer, GatedRNN):
+    if isinstance(layer, GatedRNN) and not always:
         return None
     config = {
         **layer.get_config(),
@@ -51,12 +52,13 @@ def restore_call(layer, call):
         layer.call = call
 
 
-def listen(layer, twin, on_gates, wants_gates=lambda training: True):
+def listen(layer, twin, on_gates, wants_gates=lambda training: True, rows=None):
     """Replace `layer.call` so that `on_gates(gates, valid, training)` sees
     the gates of every call where `wants_gates(training)`.
 
     `twin` is `twin_of(layer)`, made beforehand (outside any compiled
-    function: it creates variables).
+    function: it creates variables). With `rows`, the twin (then required)
+    computes the gates of the first `rows` sequences of each batch only.
     `valid` is a bool (batch, time) tensor, False at masked steps, in the
     order the layer processed the steps (like the gates). Returns the
     previous instance `call` attribute (None if there was none), to give to
@@ -71,7 +73,16 @@ def listen(layer, twin, on_gates, wants_gates=lambda training: True):
         kwargs = dict(initial_state=initial_state, mask=mask, training=training)
         if not wants_gates(training):
             return original(sequences, **kwargs)
-        if twin is None:
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if rows is not None:
+            result = original(sequences, **kwargs)
+            sequences = sequences[:rows]
+            mask = None if mask is None else mask[:rows]
+            if initial_state is not None:
+                initial_state = [s[:rows] for s in initial_state]
+            gates = twin(sequences, initial_state=initial_state, mask=mask)[-1]
+        elif twin is None:
             wanted = layer.return_gates
             layer.return_gates = True
             try:
@@ -85,8 +96,6 @@ def listen(layer, twin, on_gates, wants_gates=lambda training: True):
         else:
             result = original(sequences, **kwargs)
             gates = twin(sequences, initial_state=initial_state, mask=mask)[-1]
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
         valid = (
             ops.ones(ops.shape(sequences)[:2], "bool")
             if mask is None

@@ -361,3 +361,34 @@ def test_mixed_precision(tmp_path, dtype_policy):
     events = read_run(str(tmp_path), "train")
     for tag in ("lstm/forget/mean", "gru/update/training/mean"):
         assert 0.0 < events[tag][-1][1] < 1.0
+
+
+def test_training_statistics_on_the_first_rows_of_each_batch(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x[:4], track_training=True, track_rows=3
+    )
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=8,
+        shuffle=False,
+        verbose=0,
+        callbacks=[monitor],
+    )
+    rows = np.concatenate([np.arange(b, b + 3) for b in range(0, 32, 8)])
+    expected, mask = expected_gates(model, x[rows])
+    events = read_run(str(tmp_path), "train")
+    for layer, gates in expected.items():
+        for gate, values in gates.items():
+            tag = f"{layer}/{gate}/training"
+            counts = events[f"{tag}/histogram"][-1][1][:, 2]
+            assert counts.sum() == values[mask].size
+            np.testing.assert_allclose(
+                events[f"{tag}/mean"][-1][1], values[mask].mean(), atol=1e-5
+            )
+    with pytest.raises(ValueError, match="track_rows"):
+        keras_gates.GateMonitor(str(tmp_path), track_rows=0)

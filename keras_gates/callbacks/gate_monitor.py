@@ -37,7 +37,8 @@ class GateMonitor(keras.callbacks.Callback):
       left- vs right-saturated, one panel per sigmoid gate).
 
     With `track_training=True` it also accumulates, inside the compiled
-    train step and over every training batch of the epoch, fixed-bin
+    train step, over the first `track_rows` sequences of every training
+    batch of the epoch, fixed-bin
     histograms and saturation counts of every gate (see
     `keras_gates.callbacks.training_stats`), written at epoch end as
     `<layer>/<gate>/training/histogram`, `.../training/mean`,
@@ -74,6 +75,9 @@ class GateMonitor(keras.callbacks.Callback):
         bins: int, default 30. Histogram bins of `track_training`.
         cell_range: float, default 3.0. `track_training` bins the LSTM cell
             state on [-cell_range, cell_range].
+        track_rows: int, default 16. `track_training` takes the gates of
+            the first `track_rows` sequences of every training batch (of
+            every replica).
 
     Example:
 
@@ -100,6 +104,7 @@ class GateMonitor(keras.callbacks.Callback):
         track_training=False,
         bins=30,
         cell_range=3.0,
+        track_rows=16,
     ):
         super().__init__()
         if not isinstance(freq, int) or freq < 1:
@@ -125,6 +130,12 @@ class GateMonitor(keras.callbacks.Callback):
         self.layers = layers
         self.track_training = track_training
         self.bins, self.cell_range = bins, cell_range
+        if not isinstance(track_rows, int) or track_rows < 1:
+            raise ValueError(
+                "GateMonitor: `track_rows` must be a positive int, got "
+                f"{track_rows!r}."
+            )
+        self.track_rows = track_rows
         self._accumulators = []
         self._writers = {}
         self._probe = None
@@ -196,6 +207,7 @@ class GateMonitor(keras.callbacks.Callback):
                 self.left,
                 self.right,
                 self.cell_range,
+                self.track_rows,
             )
             for name, layer in self._probe.layers
         ]

@@ -1,9 +1,11 @@
 """Gate statistics over every training batch, accumulated on the device.
 
 While `fit` runs, each recurrent layer's `call` is wrapped so that, in
-training, its gates (computed in the same loop for keras-gates layers, by a
-twin reading the very same variables for stock layers) update fixed-bin
-histograms and saturation counters held in non-trainable variables. The
+training, the gates of the first `rows` sequences of every batch, computed
+by a keras-gates twin that reads the layer's very variables, update
+fixed-bin histograms and saturation counters held in non-trainable
+variables. (A subset: writing every gate of every sequence costs as much
+as the layer's own forward pass; see the README.) The
 updates are plain tensor ops inside the compiled train step (XLA included):
 no host transfer until the epoch ends and the callback reads the counters.
 Sigmoid gates are binned on [0, 1], tanh values on [-1, 1] and the LSTM cell
@@ -32,7 +34,9 @@ def _counter(shape, strategy):
 class GateAccumulator:
     """Counters for the gates of one recurrent layer."""
 
-    def __init__(self, name, layer, strategy, bins, left, right, cell_range):
+    def __init__(
+        self, name, layer, strategy, bins, left, right, cell_range, rows
+    ):
         self.name, self.layer = name, layer
         cell_class = twin_class_of(layer).cell_class
         self.sigmoid_gates = cell_class.sigmoid_gates
@@ -57,7 +61,8 @@ class GateAccumulator:
             }
             for gate in cell_class.gate_names
         }
-        self._twin = twin_of(layer)
+        self.rows = rows
+        self._twin = twin_of(layer, always=True)
         self._previous = None
 
     def reset(self):
@@ -116,6 +121,7 @@ class GateAccumulator:
             self._twin,
             lambda gates, valid, training: self.update(gates, valid),
             wants_gates=bool,
+            rows=self.rows,
         )
 
     def stop(self):

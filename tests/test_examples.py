@@ -39,7 +39,7 @@ def summaries(run_dir):
     return found
 
 
-def check_quickstart(module, tmp_path, capsys):
+def check_adding_problem(module, tmp_path, capsys):
     losses = module.main(["--quick"])
     assert set(losses) == {"LSTM", "GRU"}
     assert all(math.isfinite(loss) for loss in losses.values()), losses
@@ -88,7 +88,7 @@ def check_monitor_gates(module, tmp_path, capsys):
 
 
 CHECKS = {
-    "quickstart": check_quickstart,
+    "adding_problem": check_adding_problem,
     "monitor_gates": check_monitor_gates,
 }
 
@@ -107,4 +107,7 @@ def test_example(path, tmp_path, capsys, monkeypatch):
 
 
 def test_examples_found():
-    assert {path.stem for path in SCRIPTS} >= {"quickstart", "monitor_gates"}
+    assert {path.stem for path in SCRIPTS} >= {
+        "adding_problem",
+        "monitor_gates",
+    }

@@ -5,8 +5,8 @@ sequence holds random numbers and two markers; the target is the sum of the
 two marked numbers. Solving it means remembering a value across many steps,
 which is what forget (LSTM) and update (GRU) gates are for.
 
-    python examples/quickstart.py            # about a minute on 2 cores
-    python examples/quickstart.py --quick    # a few seconds (used in tests)
+    python examples/adding_problem.py            # about a minute on 2 cores
+    python examples/adding_problem.py --quick    # a few seconds (used in tests)
 """
 
 import argparse

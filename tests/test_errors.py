@@ -5,7 +5,7 @@ import re
 import keras
 import numpy as np
 import pytest
-from conftest import BATCH, FEATURES, TIME, UNITS, random_inputs
+from conftest import BATCH, FEATURES, TIME, UNITS, jax_only, random_inputs
 
 import keras_gates
 
@@ -132,3 +132,18 @@ def test_stateful_batch_size_mismatch(cls):
         ValueError, match=rf"'recurrent_under_test'.*batch size {BATCH}"
     ):
         layer(random_inputs((BATCH + 1, TIME, FEATURES)))
+
+
+@jax_only
+def test_gate_monitor_on_jax_probes_but_cannot_track_training(tmp_path):
+    model = keras.Sequential(
+        [keras.Input((TIME, FEATURES)), keras.layers.LSTM(UNITS, name="l")]
+    )
+    model.compile(loss="mse")
+    x = random_inputs((BATCH, TIME, FEATURES))
+    y = np.zeros((BATCH, UNITS), "float32")
+    monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=x)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    assert (tmp_path / "train").is_dir()
+    with pytest.raises(ValueError, match="track_training.*TensorFlow"):
+        keras_gates.GateMonitor(str(tmp_path), track_training=True)

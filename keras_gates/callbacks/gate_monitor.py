@@ -130,6 +130,12 @@ class GateMonitor(keras.callbacks.Callback):
         self.layers = layers
         self.track_training = track_training
         self.bins, self.cell_range = bins, cell_range
+        if track_training and keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                "GateMonitor: track_training=True needs the TensorFlow "
+                f"backend (active: {keras.backend.backend()!r}); the probe "
+                "statistics work on every backend."
+            )
         if not isinstance(track_rows, int) or track_rows < 1:
             raise ValueError(
                 "GateMonitor: `track_rows` must be a positive int, got "
@@ -364,8 +370,9 @@ class GateMonitor(keras.callbacks.Callback):
         if x is None and not self._warned:
             warnings.warn(
                 "GateMonitor: no probe_data, no validation data, and the "
-                "model's input shapes are not fixed, so no gates are "
-                "logged. Pass GateMonitor(probe_data=x_sample).",
+                "training batches cannot be kept (input shapes not fixed, "
+                "or not the TensorFlow backend), so no gates are logged. "
+                "Pass GateMonitor(probe_data=x_sample).",
                 stacklevel=2,
             )
             self._warned = True

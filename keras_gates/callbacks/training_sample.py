@@ -17,15 +17,18 @@ from keras_gates.probe import restore_call
 class TrainingSample:
     """Keeps up to `size` sequences of the latest training batch's inputs.
 
-    Only for models with known input shapes (functional or Sequential with
-    an `Input`); `available` tells whether this model has them.
+    Only on the TensorFlow backend (JAX train steps are pure functions)
+    and for models with known input shapes (functional or Sequential with
+    an `Input`); `available` tells whether both hold.
     """
 
     def __init__(self, model, size):
         self.model, self.size = model, size
         inputs = getattr(model, "inputs", None) or []
-        self.available = bool(inputs) and all(
-            None not in tuple(t.shape)[1:] for t in inputs
+        self.available = (
+            keras.backend.backend() == "tensorflow"
+            and bool(inputs)
+            and all(None not in tuple(t.shape)[1:] for t in inputs)
         )
         self.buffers, self.filled, self._previous = [], None, None
         if not self.available:

@@ -9,5 +9,6 @@ from keras_gates.layers import LSTMCell as LSTMCell
 from keras_gates.layers import SimpleRNN as SimpleRNN
 from keras_gates.layers import SimpleRNNCell as SimpleRNNCell
 from keras_gates.probe import gates as gates
+from keras_gates.transparent import transparent as transparent
 
 __version__ = "0.1.0"

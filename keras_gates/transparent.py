@@ -1,0 +1,62 @@
+"""`transparent(model)`: the same model with keras-gates recurrent layers."""
+
+import keras
+
+from keras_gates.layers.base import GatedRNN
+from keras_gates.probe import twin_class_of
+
+_STOCK = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
+
+
+def _replace(layer):
+    """The clone of `layer`, keras-gates for stock recurrent layers."""
+    if isinstance(layer, _STOCK) and not isinstance(layer, GatedRNN):
+        return twin_class_of(layer).from_config(layer.get_config())
+    if isinstance(layer, keras.layers.Bidirectional):
+        return keras.layers.Bidirectional(
+            _replace(layer.forward_layer),
+            merge_mode=layer.merge_mode,
+            backward_layer=_replace(layer.backward_layer),
+            name=layer.name,
+        )
+    return layer.__class__.from_config(layer.get_config())
+
+
+def transparent(model):
+    """A copy of `model` whose stock LSTM/GRU/SimpleRNN are keras-gates ones.
+
+    Same architecture, same weights, same outputs; stock recurrent layers,
+    also inside `Bidirectional` and nested Functional or Sequential models,
+    become their keras-gates equivalents (with `return_gates=False`, so the
+    outputs keep their structure). Use `keras_gates.gates` on the result, or
+    on the original model, to read the gates.
+
+    Args:
+        model: a built Functional or Sequential Keras model.
+
+    Returns:
+        A new, built `keras.Model` with the weights of `model`.
+
+    Example:
+
+    >>> import keras, numpy as np, keras_gates
+    >>> model = keras.Sequential([keras.Input((4, 3)), keras.layers.LSTM(2)])
+    >>> clear = keras_gates.transparent(model)
+    >>> type(clear.layers[0]).__module__
+    'keras_gates.layers.lstm'
+    >>> x = np.ones((1, 4, 3), "float32")
+    >>> bool(np.allclose(clear(x), model(x), atol=1e-6))
+    True
+    """
+    if not isinstance(model, (keras.Sequential, keras.Model)) or not getattr(
+        model, "inputs", None
+    ):
+        raise ValueError(
+            "transparent: expected a built Functional or Sequential Keras "
+            f"model, got {type(model).__name__}."
+        )
+    clone = keras.models.clone_model(
+        model, clone_function=_replace, recursive=True
+    )
+    clone.set_weights(model.get_weights())
+    return clone

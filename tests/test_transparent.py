@@ -1,0 +1,70 @@
+"""`transparent(model)`: stock recurrent layers swapped, outputs unchanged."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import CellSpec, assert_close
+from reference import numpy_rnn
+
+import keras_gates
+from keras_gates.layers.base import GatedRNN
+
+
+def stock_model():
+    inputs = keras.Input((6, 3))
+    h = keras.layers.Masking()(inputs)
+    h = keras.layers.Bidirectional(
+        keras.layers.LSTM(5, return_sequences=True), name="bi"
+    )(h)
+    inner = keras.Sequential(
+        [
+            keras.Input((6, 10)),
+            keras.layers.GRU(4, return_sequences=True, name="g"),
+        ],
+        name="inner",
+    )
+    h = keras.layers.SimpleRNN(3, name="s")(inner(h))
+    return keras.Model(inputs, keras.layers.Dense(1)(h))
+
+
+def data():
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype("float32")
+    x[0, 4:] = 0.0
+    return x
+
+
+def test_same_outputs_and_every_recurrent_layer_replaced():
+    model, x = stock_model(), data()
+    clear = keras_gates.transparent(model)
+    assert_close(clear(x), model(x))
+    assert_close(clear.predict(x, verbose=0), model.predict(x, verbose=0))
+    bi = clear.get_layer("bi")
+    for layer in (
+        bi.forward_layer,
+        bi.backward_layer,
+        clear.get_layer("inner").get_layer("g"),
+        clear.get_layer("s"),
+    ):
+        assert isinstance(layer, GatedRNN)
+    assert bi.backward_layer.go_backwards
+    assert len(clear.weights) == len(model.weights)
+
+
+def test_gates_of_the_copy_match_numpy_and_the_original():
+    model, x = stock_model(), data()
+    clear = keras_gates.transparent(model)
+    ours, theirs = keras_gates.gates(clear, x), keras_gates.gates(model, x)
+    assert sorted(ours) == ["bi/backward", "bi/forward", "g", "s"]
+    for name in ours:
+        for gate in ours[name]:
+            assert_close(ours[name][gate], theirs[name][gate])
+    mask = np.any(x != 0.0, axis=-1)
+    forward = model.get_layer("bi").forward_layer
+    _, expected = numpy_rnn(CellSpec("LSTM"), forward.get_weights(), x, mask)
+    for gate, values in expected.items():
+        assert_close(ours["bi/forward"][gate], values, atol=1e-5)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="Functional or Sequential"):
+        keras_gates.transparent(keras.layers.LSTM(3))

@@ -312,22 +312,33 @@ class GateMonitor(keras.callbacks.Callback):
     def _take(self, data):
         """At most `max_probe` input sequences from array, tuple or dataset."""
         if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset
-            batches, count = [], 0
-            for batch in data.as_numpy_iterator():
-                batch = batch[0] if isinstance(batch, tuple) else batch
-                batches.append(batch)
-                count += _batch_size(batch)
-                if count >= self.max_probe:
-                    break
-            if not batches:
+            data = self._first_sequences(data.as_numpy_iterator())
+            if data is None:
                 raise ValueError("GateMonitor: probe_data dataset is empty.")
-            data = keras.tree.map_structure(
-                lambda *parts: np.concatenate(parts), *batches
-            )
-        elif isinstance(data, tuple):
+            return data
+        if isinstance(data, tuple):
             data = data[0]
         return keras.tree.map_structure(
             lambda a: np.asarray(a)[: self.max_probe], data
+        )
+
+    def _first_sequences(self, batches):
+        """The inputs of the first `max_probe` sequences of some batches.
+
+        Batches are inputs or `(x, y[, sample_weight])` tuples; returns None
+        when there are none.
+        """
+        kept, count = [], 0
+        for batch in batches:
+            x = batch[0] if isinstance(batch, tuple) else batch
+            kept.append(x)
+            count += _batch_size(x)
+            if count >= self.max_probe:
+                break
+        if not kept:
+            return None
+        return keras.tree.map_structure(
+            lambda *parts: np.concatenate(parts)[: self.max_probe], *kept
         )
 
     def _check_shape(self, x):
@@ -354,16 +365,8 @@ class GateMonitor(keras.callbacks.Callback):
             return self._probe_x, "train", "probe_data"
         iterator = getattr(self.model, "_eval_epoch_iterator", None)
         if iterator is not None:
-            batches, count = [], 0
-            for batch in iterator.data_adapter.get_numpy_iterator():
-                x = batch[0] if isinstance(batch, tuple) else batch
-                batches.append(x)
-                count += _batch_size(x)
-                if count >= self.max_probe:
-                    break
-            x = keras.tree.map_structure(
-                lambda *parts: np.concatenate(parts)[: self.max_probe],
-                *batches,
+            x = self._first_sequences(
+                iterator.data_adapter.get_numpy_iterator()
             )
             return x, "validation", "the validation data (the first ones)"
         x = self._sample.read() if self._sample.available else None

@@ -132,7 +132,13 @@ class GatedRNN(keras.layers.RNN):
         states = self._initial_states(sequences, initial_state)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        output, states, gates = self._run(sequences, states, mask, training)
+        # The weights, in the compute dtype, are read once per call rather
+        # than at every step of the loop.
+        weights = self.cell.weight_values()
+        with self.cell.bound_weights(weights):
+            output, states, gates = self._run(
+                sequences, states, mask, training, weights
+            )
         if self.stateful:
             for variable, value in zip(self.states, states):
                 variable.assign(value)
@@ -173,7 +179,7 @@ class GatedRNN(keras.layers.RNN):
         dtype = self.cell.compute_dtype
         return tuple(ops.convert_to_tensor(s, dtype) for s in initial_state)
 
-    def _run(self, sequences, states, mask, training):
+    def _run(self, sequences, states, mask, training, weights):
         """The time loop: returns (output, final states, gate dict or None)."""
         cell = self.cell
         time_major = ops.transpose(sequences, (1, 0, 2))
@@ -225,7 +231,14 @@ class GatedRNN(keras.layers.RNN):
             state_seqs = list(ys[: len(states)])
             gate_seqs = cell.collect(
                 self._activations(
-                    ys, states, state_seqs, projected, xs, dropout, recurrent
+                    ys,
+                    states,
+                    state_seqs,
+                    projected,
+                    xs,
+                    dropout,
+                    recurrent,
+                    weights,
                 ),
                 state_seqs,
             )
@@ -238,7 +251,15 @@ class GatedRNN(keras.layers.RNN):
         return output, final, gates
 
     def _activations(
-        self, ys, states, state_seqs, projected, xs, dropout, recurrent
+        self,
+        ys,
+        states,
+        state_seqs,
+        projected,
+        xs,
+        dropout,
+        recurrent,
+        weights,
     ):
         """The gate activations (time-major), with a gradient path.
 
@@ -253,7 +274,6 @@ class GatedRNN(keras.layers.RNN):
             ops.concatenate([ops.expand_dims(s0, 0), seq[:-1]], axis=0)
             for s0, seq in zip(states, state_seqs)
         ]
-        weights = cell.weight_values()
         inputs = [
             projected if projected is not None else xs[0],
             *previous,

@@ -125,12 +125,13 @@ class GateCell:
     @contextlib.contextmanager
     def bound_weights(self, values):
         """Run the cell math with the tensors `values` as its weights."""
+        previous = getattr(self, "_bound_weights", None)
         # object.__setattr__: Keras must not track these tensors.
         object.__setattr__(self, "_bound_weights", values)
         try:
             yield
         finally:
-            object.__setattr__(self, "_bound_weights", None)
+            object.__setattr__(self, "_bound_weights", previous)
 
     def input_bias(self):
         """The bias added to the input projection, or None."""

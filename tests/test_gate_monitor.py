@@ -392,3 +392,39 @@ def test_training_statistics_on_the_first_rows_of_each_batch(tmp_path):
             )
     with pytest.raises(ValueError, match="track_rows"):
         keras_gates.GateMonitor(str(tmp_path), track_rows=0)
+
+
+def test_cell_figures_are_logged_once_at_the_first_probe(tmp_path):
+    import tensorflow as tf
+
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    log_dir = str(tmp_path / "figures")
+    monitor = keras_gates.GateMonitor(log_dir, probe_data=x, freq=2)
+    model.fit(x, y, epochs=4, verbose=0, callbacks=[monitor])
+    events = read_run(log_dir, "train")
+    tags = {tag for tag in events if "/figures/" in tag}
+    assert tags == {
+        "lstm/figures/lstm_gates",
+        "lstm/figures/lstm_dimensions",
+        "lstm/figures/lstm_vs_gru",
+        "gru/figures/lstm_vs_gru",
+    }
+    acc = ea.EventAccumulator(os.path.join(log_dir, "train"))
+    acc.Reload()
+    for tag in tags:
+        ((step, image),) = events[tag]  # once, at the first probe (epoch 1)
+        assert step == 1
+        width, height, png = image
+        decoded = tf.io.decode_png(png).numpy()
+        assert decoded.shape == (int(height), int(width), 4)
+        assert (decoded[..., :3] < 128).any()  # something is drawn
+        assert acc.SummaryMetadata(tag).summary_description
+    quiet_dir = str(tmp_path / "quiet")
+    quiet = keras_gates.GateMonitor(quiet_dir, probe_data=x, figures=False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[quiet])
+    events = read_run(quiet_dir, "train")
+    assert "lstm/forget/mean" in events
+    assert not [tag for tag in events if "/figures/" in tag]
+    with pytest.raises(ValueError, match="`figures` must be a bool"):
+        keras_gates.GateMonitor(log_dir, figures="yes")

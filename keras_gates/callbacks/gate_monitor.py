@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_gates import figures as cell_figures
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
@@ -49,10 +50,13 @@ class GateMonitor(keras.callbacks.Callback):
     Once, at the start of training: `<layer>/dimensions` on the Text
     dashboard (the table of `keras_gates.describe`) and a custom_scalars
     layout grouping each layer's charts; at the first logged epoch,
-    `gate_monitor/probe` (what the gates are computed on). Summaries go to
-    `log_dir/train` (or `log_dir/validation` when the probe is taken from
-    the validation data), the run names of `keras.callbacks.TensorBoard`,
-    so both can share `log_dir`.
+    `gate_monitor/probe` (what the gates are computed on) and, with
+    `figures`, the images `<layer>/figures/<name>`: the figures of
+    `keras_gates.figures` that show the layer's kind of cell, at its
+    sizes, its sigmoid gates coloured by their mean value on that probe.
+    Summaries go to `log_dir/train` (or `log_dir/validation` when the
+    probe is taken from the validation data), the run names of
+    `keras.callbacks.TensorBoard`, so both can share `log_dir`.
 
     Args:
         log_dir: str, default "logs". Where to write.
@@ -78,6 +82,7 @@ class GateMonitor(keras.callbacks.Callback):
         track_rows: int, default 16. `track_training` takes the gates of
             the first `track_rows` sequences of every training batch (of
             every replica).
+        figures: bool, default True. Log the cell figures once per fit.
 
     Example:
 
@@ -105,6 +110,7 @@ class GateMonitor(keras.callbacks.Callback):
         bins=30,
         cell_range=3.0,
         track_rows=16,
+        figures=True,
     ):
         super().__init__()
         if not isinstance(freq, int) or freq < 1:
@@ -142,6 +148,12 @@ class GateMonitor(keras.callbacks.Callback):
                 f"{track_rows!r}."
             )
         self.track_rows = track_rows
+        if not isinstance(figures, bool):
+            raise ValueError(
+                f"GateMonitor: `figures` must be a bool, got {figures!r}."
+            )
+        self.figures = figures
+        self._figures_due = False
         self._accumulators = []
         self._writers = {}
         self._probe = None
@@ -176,6 +188,7 @@ class GateMonitor(keras.callbacks.Callback):
         self._check_log_dir()
         self._probe = GateProbe(self.model, self.layers)
         self._noted = set()
+        self._figures_due = self.figures
         if self.probe_data is not None:
             self._probe_x = self._take(self.probe_data)
             self._check_shape(self._probe_x)
@@ -248,6 +261,9 @@ class GateMonitor(keras.callbacks.Callback):
                 )
             for record in records:
                 self._write_layer(record)
+            if self._figures_due:
+                self._figures_due = False
+                self._write_figures(records)
         writer.flush()
 
     def on_train_end(self, logs=None):
@@ -301,6 +317,26 @@ class GateMonitor(keras.callbacks.Callback):
                     f"{self.right}; grey: frame, 0.5 grid and x + y = 1."
                 ),
             )
+
+    def _write_figures(self, records):
+        """The figures of each layer's kind of cell, gates coloured."""
+        layers = dict(self._probe.layers)
+        for record in records:
+            layer = layers[record.name]
+            openness = {}
+            if record.valid.any():
+                openness = cell_figures.mean_openness(
+                    record.gates, record.valid
+                )
+            drawn = cell_figures.draw(
+                layer, openness=openness, names=cell_figures.shown_by(layer)
+            )
+            for name, figure in drawn.items():
+                write.image(
+                    f"{record.name}/figures/{name}",
+                    cell_figures.to_pixels(figure),
+                    description=_FIGURE_DESCRIPTIONS[name],
+                )
 
     def _write_training(self, accumulator):
         for gate, stats in accumulator.summary(self.always).items():
@@ -380,6 +416,22 @@ class GateMonitor(keras.callbacks.Callback):
             )
             self._warned = True
         return x, "train", "the latest training batch"
+
+
+_COLOURED = (
+    " Sigmoid gates of this layer are coloured by their mean value on the "
+    "probe at this step (viridis: 0 shut, 1 open)."
+)
+_FIGURE_DESCRIPTIONS = {
+    "rnn_cell": "The simple RNN cell at this layer's sizes: one tanh layer "
+    "on x_t joined to h_{t-1}, its inputs, neurons and weights.",
+    "lstm_gates": "The LSTM cell at this layer's sizes; each gate is a "
+    "sigmoid layer and the multiplication it feeds." + _COLOURED,
+    "lstm_dimensions": "The sizes inside the LSTM cell: what each of its "
+    "four layers maps to what, weight shapes and parameter counts.",
+    "lstm_vs_gru": "LSTM and GRU cells at this layer's sizes, side by side, "
+    "with their parameter counts." + _COLOURED,
+}
 
 
 def _batch_size(x):

@@ -1,0 +1,903 @@
+"""Four figures of a recurrent cell, drawn for a layer's real sizes.
+
+They explain what the gates logged by keras-gates are: `rnn_cell` (the
+simple RNN cell: one tanh layer on x_t joined to h_{t-1}), `lstm_gates`
+(the LSTM cell, each gate a sigmoid layer and a multiplication),
+`lstm_dimensions` (what each of its four layers maps to what, with weight
+shapes and parameter counts) and `lstm_vs_gru` (the two cells side by
+side). Sizes are D_x (input features) and D_h (units); parameter counts are
+those of Keras's defaults (with biases; GRU with `reset_after=True`). Given
+the mean value of each sigmoid gate (`mean_openness`), the gate boxes are
+coloured by it.
+
+Figures are `matplotlib.figure.Figure` objects rendered with the Agg
+canvas only: nothing goes through `pyplot`, so no window opens and no
+figure needs closing.
+"""
+
+import os
+import pathlib
+
+import keras
+import matplotlib
+import numpy as np
+from matplotlib import colormaps, colors
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+from matplotlib.path import Path
+
+from keras_gates.layers import GRUCell, LSTMCell, SimpleRNNCell
+
+FIGURES = ("rnn_cell", "lstm_gates", "lstm_dimensions", "lstm_vs_gru")
+
+# Cell kind -> (stock cell class, sigmoid gate names, figures showing it).
+_KINDS = {
+    "LSTM": (
+        keras.layers.LSTMCell,
+        LSTMCell.sigmoid_gates,
+        ("lstm_gates", "lstm_dimensions", "lstm_vs_gru"),
+    ),
+    "GRU": (keras.layers.GRUCell, GRUCell.sigmoid_gates, ("lstm_vs_gru",)),
+    "SimpleRNN": (
+        keras.layers.SimpleRNNCell,
+        SimpleRNNCell.sigmoid_gates,
+        ("rnn_cell",),
+    ),
+}
+_SIGMOID_GATES = LSTMCell.sigmoid_gates + GRUCell.sigmoid_gates
+
+_INK = "#333333"  # wires, outlines, text
+_LAYER = "#fce8a4"  # a neural-network layer that is not a gate
+_OPERATOR = "#f7c8d4"  # a point-wise operator
+_GATE = "#f08a3c"  # a gate, when no openness is given
+_TAG = "#1f4e8c"  # sizes written on wires
+_CELL = "#f2f2f2"  # the cell's background
+_OPENNESS_MAP = "viridis"  # as the heatmaps of sigmoid gates
+
+_BOX_W, _BOX_H, _OP_R = 1.7, 1.5, 0.36
+_CELL_LIMITS = (-2.8, 17.2), (-2, 8.4)  # the 14 x 8 cells, with their ends
+
+
+# ----------------------------------------------------------------- sizes
+
+
+def _layer_params(d_x, d_h, biases=1):
+    """A layer of D_h neurons on D_x + D_h inputs, `biases` vectors of D_h."""
+    return (d_x + d_h) * d_h + biases * d_h
+
+
+def _lstm_params(d_x, d_h):
+    return 4 * _layer_params(d_x, d_h)
+
+
+def _gru_params(d_x, d_h):
+    # reset_after=True: an input and a recurrent bias for each layer.
+    return 3 * _layer_params(d_x, d_h, biases=2)
+
+
+def _check_sizes(d_x, d_h):
+    for name, value in (("d_x", d_x), ("d_h", d_h)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(
+                f"keras_gates.figures: `{name}` must be an int, got "
+                f"{type(value).__name__} {value!r}."
+            )
+        if value < 1:
+            raise ValueError(
+                f"keras_gates.figures: `{name}` must be positive, got {value}."
+            )
+    return int(d_x), int(d_h)
+
+
+def _check_openness(openness, allowed, argument):
+    """A validated copy of `openness` ({sigmoid gate name: value in [0, 1]})."""
+    if openness is None:
+        return {}
+    if not isinstance(openness, dict):
+        raise TypeError(
+            f"keras_gates.figures: `{argument}` must be a dict gate name -> "
+            f"mean value, got {type(openness).__name__}."
+        )
+    unknown = sorted(set(openness) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"keras_gates.figures: `{argument}` names {unknown}, which are "
+            f"not sigmoid gates here; expected some of {list(allowed)}."
+        )
+    checked = {}
+    for name, value in openness.items():
+        if not isinstance(value, (int, float, np.number)) or not (
+            0.0 <= value <= 1.0
+        ):
+            raise ValueError(
+                f"keras_gates.figures: `{argument}['{name}']` must be a "
+                f"number in [0, 1], got {value!r}."
+            )
+        checked[name] = float(value)
+    return checked
+
+
+# ------------------------------------------------------------ primitives
+
+
+def _readable_on(face):
+    r, g, b = colors.to_rgb(face)
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else _INK
+
+
+def _gate_colour(openness, gate):
+    if gate in openness:
+        return colormaps[_OPENNESS_MAP](openness[gate])
+    return _GATE
+
+
+def _new_axes(figure, rect, xlim, ylim):
+    ax = figure.add_axes(rect)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    return ax
+
+
+def _wire(ax, *points, colour=_INK, arrow=True, width=1.6):
+    """A polyline through `points`, arrow head at the last one."""
+    codes = [Path.MOVETO] + [Path.LINETO] * (len(points) - 1)
+    ax.add_patch(
+        FancyArrowPatch(
+            path=Path(np.asarray(points, float), codes),
+            arrowstyle="-|>" if arrow else "-",
+            mutation_scale=11,
+            color=colour,
+            linewidth=width,
+            joinstyle="miter",
+            zorder=2,
+        )
+    )
+
+
+def _dot(ax, x, y):
+    ax.add_patch(Circle((x, y), 0.09, color=_INK, zorder=4))
+
+
+def _box(ax, x, y, lines, face):
+    """A neural-network layer: a rounded box with centred lines of text."""
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - _BOX_W / 2, y - _BOX_H / 2),
+            _BOX_W,
+            _BOX_H,
+            boxstyle="round,pad=0,rounding_size=0.18",
+            facecolor=face,
+            edgecolor=_INK,
+            linewidth=1.2,
+            zorder=5,
+        )
+    )
+    text_colour = _readable_on(face)
+    sizes = (13, 7.5, 7.5)
+    offsets = {1: (0.0,), 2: (0.2, -0.38), 3: (0.33, -0.12, -0.48)}
+    for line, size, dy in zip(lines, sizes, offsets[len(lines)]):
+        ax.text(
+            x,
+            y + dy,
+            line,
+            ha="center",
+            va="center",
+            fontsize=size,
+            color=text_colour,
+            zorder=6,
+        )
+
+
+def _operator(ax, x, y, symbol, face=_OPERATOR, width=None):
+    """A point-wise operator: a circle (or a pill `width` wide)."""
+    if width is None:
+        ax.add_patch(
+            Circle((x, y), _OP_R, facecolor=face, edgecolor=_INK, zorder=5)
+        )
+    else:
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - width / 2, y - _OP_R),
+                width,
+                2 * _OP_R,
+                boxstyle=f"round,pad=0,rounding_size={_OP_R}",
+                facecolor=face,
+                edgecolor=_INK,
+                zorder=5,
+            )
+        )
+    ax.text(
+        x,
+        y,
+        symbol,
+        ha="center",
+        va="center",
+        fontsize=10 if width or len(symbol) > 1 else 12,
+        color=_readable_on(face),
+        zorder=6,
+    )
+
+
+def _note(ax, x, y, text, **kwargs):
+    kwargs = {"ha": "center", "va": "center", "fontsize": 8, **kwargs}
+    ax.text(x, y, text, color=_INK, zorder=6, **kwargs)
+
+
+def _tag(ax, x, y, text, **kwargs):
+    """A size written on a wire, on a white background."""
+    kwargs = {"ha": "center", "va": "center", "fontsize": 7.5, **kwargs}
+    ax.text(
+        x,
+        y,
+        text,
+        color=_TAG,
+        zorder=7,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
+        **kwargs,
+    )
+
+
+def _cell_outline(ax, width, height):
+    ax.add_patch(
+        FancyBboxPatch(
+            (0, 0),
+            width,
+            height,
+            boxstyle="round,pad=0,rounding_size=0.5",
+            facecolor=_CELL,
+            edgecolor="#9a9a9a",
+            linewidth=1.2,
+            zorder=0,
+        )
+    )
+
+
+def _figure(width, height, title):
+    figure = Figure(figsize=(width, height), dpi=100, facecolor="white")
+    FigureCanvasAgg(figure)
+    figure.suptitle(title, fontsize=13, fontweight="bold", y=0.975)
+    return figure
+
+
+def _colorbar(figure, openness, rect):
+    """The openness scale, drawn when some gate has a value."""
+    if not openness:
+        return
+    mappable = ScalarMappable(
+        colors.Normalize(0.0, 1.0), colormaps[_OPENNESS_MAP]
+    )
+    bar = figure.colorbar(mappable, cax=figure.add_axes(rect))
+    bar.set_label("mean gate value: 0 shut, 1 open", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def _gate_lines(gate, openness, extra=None):
+    """The text of a gate box: σ, its name, then openness or `extra`."""
+    lines = ["σ", f"{gate} gate"]
+    if gate in openness:
+        lines.append(f"{openness[gate]:.2f} open")
+    elif extra:
+        lines.append(extra)
+    return lines
+
+
+# ------------------------------------------------------------------ cells
+
+
+def _draw_lstm(ax, d_x, d_h, openness, sizes):
+    """The LSTM cell on a 14 x 8 frame: c along the top, inputs below.
+
+    `sizes`: write D_x, D_h and each layer's mapping on the wires and
+    boxes; otherwise name what each gate's multiplication acts on.
+    """
+    _cell_outline(ax, 14, 8)
+    mapping = f"{d_x + d_h} → {d_h}" if sizes else None
+    colour = {g: _gate_colour(openness, g) for g in _KINDS["LSTM"][1]}
+    # Inputs joined: h_{t-1} from the left, x_t from below.
+    _wire(ax, (-1.2, 1), (10, 1), arrow=False)
+    _wire(ax, (1, -1.2), (1, 1), arrow=False)
+    _dot(ax, 1, 1)
+    # The four layers, fed from the joined inputs.
+    for x in (3, 5.5, 7.5, 10):
+        _wire(ax, (x, 1), (x, 3 - _BOX_H / 2))
+    for x, gate in ((3, "forget"), (5.5, "input"), (10, "output")):
+        _box(ax, x, 3, _gate_lines(gate, openness, mapping), colour[gate])
+    candidate = ["tanh", "candidate"] + ([mapping] if sizes else [])
+    _box(ax, 7.5, 3, candidate, _LAYER)
+    # Cell state along the top: forget x, then + the new information.
+    _wire(ax, (-1.2, 7), (3 - _OP_R, 7))
+    _wire(ax, (3 + _OP_R, 7), (7.5 - _OP_R, 7))
+    _wire(ax, (7.5 + _OP_R, 7), (15.2, 7))
+    _wire(ax, (3, 3 + _BOX_H / 2), (3, 7 - _OP_R), colour=colour["forget"])
+    _operator(ax, 3, 7, "×", colour["forget"])
+    _operator(ax, 7.5, 7, "+")
+    # Input gate x candidate, added to the cell state.
+    _wire(
+        ax,
+        (5.5, 3 + _BOX_H / 2),
+        (5.5, 5),
+        (7.5 - _OP_R, 5),
+        colour=colour["input"],
+    )
+    _wire(ax, (7.5, 3 + _BOX_H / 2), (7.5, 5 - _OP_R))
+    _operator(ax, 7.5, 5, "×", colour["input"])
+    _wire(ax, (7.5, 5 + _OP_R), (7.5, 7 - _OP_R))
+    # Output gate x tanh(c_t) gives h_t.
+    _dot(ax, 12, 7)
+    _wire(ax, (12, 7), (12, 5 + _OP_R))
+    _operator(ax, 12, 5, "tanh", width=1.3)
+    _wire(ax, (12, 5 - _OP_R), (12, 3 + _OP_R))
+    _wire(ax, (10 + _BOX_W / 2, 3), (12 - _OP_R, 3), colour=colour["output"])
+    _operator(ax, 12, 3, "×", colour["output"])
+    _wire(ax, (12 + _OP_R, 3), (15.2, 3))
+    # Ends of the wires.
+    ends = {
+        "c_{t-1}": (-1.35, 7, "right"),
+        "h_{t-1}": (-1.35, 1, "right"),
+        "c_t": (15.35, 7, "left"),
+        "h_t": (15.35, 3, "left"),
+    }
+    for name, (x, y, ha) in ends.items():
+        _note(ax, x, y, f"${name}$", ha=ha, fontsize=11)
+    _note(ax, 1, -1.55, "$x_t$", fontsize=11)
+    if sizes:
+        _tag(ax, 1.6, -0.5, f"D_x = {d_x}", ha="left")
+        _tag(ax, -0.6, 1.45, f"D_h = {d_h}")
+        _tag(ax, 2.0, 1.45, f"{d_x} + {d_h} = {d_x + d_h}")
+        for x, y in ((-0.6, 7), (5.2, 7), (10, 7), (13.6, 7), (13.6, 3)):
+            _tag(ax, x, y, str(d_h))
+    else:
+        _note(ax, 3, 7.6, "forget × $c_{t-1}$")
+        _note(ax, 7.95, 5, "input × candidate", ha="left")
+        _note(ax, 12.3, 1.85, "output × tanh($c_t$)")
+
+
+def _draw_gru(ax, openness):
+    """The GRU cell on the 14 x 8 frame of `_draw_lstm`: h along the top."""
+    _cell_outline(ax, 14, 8)
+    colour = {g: _gate_colour(openness, g) for g in _KINDS["GRU"][1]}
+    reset, update, keep, one_minus, new = 2.8, 5.2, 8.0, 9.5, 11.0
+    # h_{t-1} along the top, and down to join x_t for the two gates.
+    _wire(ax, (-1.2, 7), (keep - _OP_R, 7))
+    _dot(ax, 0.8, 7)
+    _wire(ax, (0.8, 7), (0.8, 1.2), (update, 1.2), arrow=False)
+    _wire(ax, (1.6, -1.2), (1.6, 1.2), arrow=False)
+    _dot(ax, 1.6, 1.2)
+    for x in (reset, update):
+        _wire(ax, (x, 1.2), (x, 3 - _BOX_H / 2))
+    _box(ax, reset, 3, _gate_lines("reset", openness), colour["reset"])
+    _box(ax, update, 3, _gate_lines("update", openness), colour["update"])
+    # Reset x h_{t-1}, joined to x_t, into the candidate layer; its wire
+    # breaks where the update gate's wire crosses it.
+    _dot(ax, 0.8, 4.6)
+    _wire(ax, (0.8, 4.6), (reset - _OP_R, 4.6))
+    _wire(
+        ax,
+        (reset, 3 + _BOX_H / 2),
+        (reset, 4.6 - _OP_R),
+        colour=colour["reset"],
+    )
+    _operator(ax, reset, 4.6, "×", colour["reset"])
+    _wire(ax, (reset + _OP_R, 4.6), (update - 0.2, 4.6), arrow=False)
+    _wire(ax, (update + 0.2, 4.6), (9.6, 4.6), (9.6, 3), (new - _BOX_W / 2, 3))
+    _dot(ax, 1.6, 0.4)
+    _wire(ax, (1.6, 0.4), (new, 0.4), (new, 3 - _BOX_H / 2))
+    _box(ax, new, 3, ["tanh", "candidate"], _LAYER)
+    # Update x h_{t-1} plus (1 - update) x candidate gives h_t.
+    _wire(
+        ax,
+        (update, 3 + _BOX_H / 2),
+        (update, 5.7),
+        (keep, 5.7),
+        (keep, 7 - _OP_R),
+        colour=colour["update"],
+    )
+    _dot(ax, keep, 5.7)
+    _wire(ax, (keep, 5.7), (one_minus - _OP_R, 5.7), colour=colour["update"])
+    _operator(ax, one_minus, 5.7, "1−")
+    _wire(ax, (one_minus + _OP_R, 5.7), (new - _OP_R, 5.7))
+    _wire(ax, (new, 3 + _BOX_H / 2), (new, 5.7 - _OP_R))
+    _operator(ax, new, 5.7, "×")
+    _wire(ax, (new, 5.7 + _OP_R), (new, 7 - _OP_R))
+    _operator(ax, keep, 7, "×", colour["update"])
+    _wire(ax, (keep + _OP_R, 7), (new - _OP_R, 7))
+    _operator(ax, new, 7, "+")
+    _wire(ax, (new + _OP_R, 7), (15.2, 7))
+    _note(ax, -1.35, 7, "$h_{t-1}$", ha="right", fontsize=11)
+    _note(ax, 15.35, 7, "$h_t$", ha="left", fontsize=11)
+    _note(ax, 1.6, -1.55, "$x_t$", fontsize=11)
+    _note(ax, reset, 5.25, "reset × $h_{t-1}$")
+    _note(ax, keep, 7.6, "update × $h_{t-1}$")
+    _note(ax, new + 0.55, 4.7, "(1 − update)\n× candidate", ha="left")
+
+
+def _draw_rnn(ax, d_x, d_h):
+    """The simple RNN cell on an 8 x 6 frame: one tanh layer."""
+    _cell_outline(ax, 8, 6)
+    _wire(ax, (-1.2, 1), (4, 1), (4, 3 - _BOX_H / 2))
+    _wire(ax, (1.5, -1.2), (1.5, 1), arrow=False)
+    _dot(ax, 1.5, 1)
+    _box(ax, 4, 3, ["tanh", "layer", f"{d_h} neurons"], _LAYER)
+    _wire(ax, (4, 3 + _BOX_H / 2), (4, 4.8), (9.2, 4.8))
+    _note(ax, -1.35, 1, "$h_{t-1}$", ha="right", fontsize=11)
+    _note(ax, 1.5, -1.55, "$x_t$", fontsize=11)
+    _note(ax, 9.35, 4.8, "$h_t$", ha="left", fontsize=11)
+    _tag(ax, 2.0, -0.5, f"D_x = {d_x}", ha="left")
+    _tag(ax, -0.6, 1.45, f"D_h = {d_h}")
+    _tag(ax, 2.75, 1.45, f"{d_x} + {d_h} = {d_x + d_h}")
+    _tag(ax, 6.8, 4.8, f"D_h = {d_h}")
+
+
+def _neurons(ax, x, top, count, colour, shown=4):
+    """A column of neurons from `top` down; returns the circles' heights.
+
+    More than `shown` neurons: the first `shown - 1`, a vertical ellipsis
+    and the last.
+    """
+    heights = [top - 0.6 * i for i in range(min(count, shown))]
+    if count > shown:
+        _note(ax, x, heights[-1], "⋮", fontsize=11)
+        heights[-1] -= 0.6
+    for y in heights:
+        ax.add_patch(Circle((x, y), 0.2, fc=colour, ec=_INK, lw=0.8, zorder=5))
+    return heights
+
+
+def _draw_layer(ax, d_x, d_h):
+    """The tanh layer as neurons: D_x + D_h inputs, all joined to D_h."""
+    _note(ax, 5, 8.7, "inside the tanh layer", fontsize=10, fontweight="bold")
+    x_in = _neurons(ax, 2.6, 7.7, d_x, "#a6c8ec", shown=3)
+    h_in = _neurons(ax, 2.6, x_in[-1] - 0.9, d_h, "#b5dfb0", shown=3)
+    out = _neurons(ax, 6.6, 7.1, d_h, _LAYER)
+    for y_in in x_in + h_in:
+        for y_out in out:
+            ax.plot([2.6, 6.6], [y_in, y_out], color="#b0b0b0", lw=0.6)
+    _note(ax, 2.1, np.mean(x_in), f"$x_t$: {d_x}", ha="right", fontsize=9)
+    _note(ax, 2.1, np.mean(h_in), f"$h_{{t-1}}$: {d_h}", ha="right", fontsize=9)
+    _note(ax, 2.6, h_in[-1] - 0.65, f"{d_x} + {d_h} = {d_x + d_h} inputs")
+    _note(
+        ax, 7.1, np.mean(out), f"{d_h} neurons\n(tanh)", ha="left", fontsize=9
+    )
+    _note(
+        ax,
+        5,
+        0.9,
+        f"{d_x + d_h} × {d_h} = {(d_x + d_h) * d_h:,} weights + {d_h} "
+        f"biases = {_layer_params(d_x, d_h):,} params",
+        fontsize=9,
+    )
+    _note(
+        ax,
+        5,
+        0.3,
+        f"({d_x + d_h}, 1) → ({d_h}, 1): dimensions first, one sample",
+        fontsize=9,
+    )
+
+
+def _table(ax, rows, widths):
+    """Rows of text in columns on an axes of unit size; first row bold."""
+    starts = np.cumsum([0.0, *widths[:-1]])
+    for i, row in enumerate(rows):
+        for start, cell in zip(starts, row):
+            _note(
+                ax,
+                start,
+                1 - (i + 0.5) / len(rows),
+                cell,
+                ha="left",
+                fontsize=9,
+                fontweight="bold" if i == 0 else "normal",
+            )
+
+
+# ---------------------------------------------------------------- figures
+
+
+def rnn_cell(d_x: int, d_h: int) -> Figure:
+    """The simple RNN cell: one tanh layer on x_t joined to h_{t-1}.
+
+    Left, the cell; right, its layer as neurons, with the number of inputs
+    (D_x + D_h), of neurons (D_h), of weights and biases, and the mapping
+    in dims-first notation, `(D_x + D_h, 1) -> (D_h, 1)`.
+
+    Args:
+        d_x: int. Input features per step.
+        d_h: int. Units (neurons, size of h_t).
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+
+    Example:
+
+    >>> figure = rnn_cell(7, 16)
+    >>> figure.get_suptitle()
+    'Simple RNN cell, D_x = 7, D_h = 16'
+    """
+    d_x, d_h = _check_sizes(d_x, d_h)
+    figure = _figure(11, 5, f"Simple RNN cell, D_x = {d_x}, D_h = {d_h}")
+    cell = _new_axes(figure, [0.01, 0.03, 0.5, 0.85], (-2.8, 10.2), (-2, 7))
+    _draw_rnn(cell, d_x, d_h)
+    layer = _new_axes(figure, [0.52, 0.03, 0.47, 0.85], (0, 10), (0, 9.2))
+    _draw_layer(layer, d_x, d_h)
+    return figure
+
+
+def lstm_gates(d_x: int, d_h: int, openness: dict | None = None) -> Figure:
+    """The LSTM cell with its three gates highlighted.
+
+    A gate is a sigmoid layer and the multiplication it feeds, named after
+    what it multiplies: the forget gate c_{t-1}, the input gate the
+    candidate, the output gate tanh(c_t).
+
+    Args:
+        d_x: int. Input features per step.
+        d_h: int. Units.
+        openness: optional dict, gate name (`"input"`, `"forget"`,
+            `"output"`) -> mean gate value in [0, 1]; those gates are
+            coloured by it (viridis, with a colour bar) and their value
+            written. Without a value a gate has a fixed highlight colour.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+    """
+    d_x, d_h = _check_sizes(d_x, d_h)
+    openness = _check_openness(openness, _KINDS["LSTM"][1], "openness")
+    figure = _figure(10, 6, f"LSTM cell, D_x = {d_x}, D_h = {d_h}: its gates")
+    ax = _new_axes(figure, [0.01, 0.12, 0.86, 0.78], *_CELL_LIMITS)
+    _draw_lstm(ax, d_x, d_h, openness, sizes=False)
+    _colorbar(figure, openness, [0.9, 0.3, 0.015, 0.45])
+    figure.text(
+        0.5,
+        0.03,
+        "A gate is a sigmoid layer (σ: each of its D_h outputs lies between "
+        "0, shut, and 1, open) feeding a multiplication (×).\nBoxes are "
+        "neural-network layers, (D_x + D_h) → D_h; round shapes are "
+        "point-wise operators, without weights.",
+        ha="center",
+        fontsize=8.5,
+        color=_INK,
+    )
+    return figure
+
+
+def lstm_dimensions(d_x: int, d_h: int) -> Figure:
+    """The sizes inside an LSTM cell: each of its four layers' mapping.
+
+    Every layer maps x_t joined to h_{t-1} (D_x + D_h numbers) to D_h, with
+    a (D_x + D_h) x D_h weight matrix and D_h biases; the point-wise
+    operators keep D_h. The total, 4 ((D_x + D_h) D_h + D_h), is Keras's
+    `count_params()` of `LSTM(d_h)` on `d_x` features.
+
+    Args:
+        d_x: int. Input features per step.
+        d_h: int. Units.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+    """
+    d_x, d_h = _check_sizes(d_x, d_h)
+    figure = _figure(10, 9, f"LSTM cell, D_x = {d_x}, D_h = {d_h}: its sizes")
+    ax = _new_axes(figure, [0.01, 0.36, 0.98, 0.56], *_CELL_LIMITS)
+    _draw_lstm(ax, d_x, d_h, {}, sizes=True)
+    inputs, weights = d_x + d_h, (d_x + d_h) * d_h
+    params = _layer_params(d_x, d_h)
+    layer_row = [
+        f"{inputs} × {d_h} = {weights:,}",
+        str(d_h),
+        f"{params:,}",
+        f"({inputs}, 1) → ({d_h}, 1)",
+    ]
+    rows = [["part", "weights", "biases", "params", "dims first"]]
+    for part in ("forget gate (σ)", "input gate (σ)", "candidate (tanh)"):
+        rows.append([part, *layer_row])
+    rows += [
+        ["output gate (σ)", *layer_row],
+        ["×, +, tanh (point-wise)", "none", "none", "0", f"({d_h}, 1) kept"],
+        [
+            "total",
+            f"4 × {params:,}",
+            "",
+            f"{_lstm_params(d_x, d_h):,}",
+            "= Keras count_params()",
+        ],
+    ]
+    table = figure.add_axes([0.08, 0.03, 0.88, 0.3])
+    table.set_axis_off()
+    _table(table, rows, [0.27, 0.2, 0.1, 0.13, 0.3])
+    return figure
+
+
+def lstm_vs_gru(
+    d_x: int,
+    d_h: int,
+    lstm_openness: dict | None = None,
+    gru_openness: dict | None = None,
+) -> Figure:
+    """LSTM and GRU cells side by side, with their parameter counts.
+
+    The GRU merges the forget and input gates into one update gate (the
+    "1 -" lets in what it does not keep), has no output gate (its state is
+    its output) and a reset gate on h_{t-1} before the candidate layer:
+    three layers to the LSTM's four.
+
+    Args:
+        d_x: int. Input features per step.
+        d_h: int. Units.
+        lstm_openness: optional dict, LSTM gate name (`"input"`,
+            `"forget"`, `"output"`) -> mean value in [0, 1], as in
+            `lstm_gates`.
+        gru_openness: the same for the GRU (`"update"`, `"reset"`).
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+    """
+    d_x, d_h = _check_sizes(d_x, d_h)
+    lstm_openness = _check_openness(
+        lstm_openness, _KINDS["LSTM"][1], "lstm_openness"
+    )
+    gru_openness = _check_openness(
+        gru_openness, _KINDS["GRU"][1], "gru_openness"
+    )
+    lstm, gru = _lstm_params(d_x, d_h), _gru_params(d_x, d_h)
+    figure = _figure(16, 6.2, f"LSTM and GRU cells, D_x = {d_x}, D_h = {d_h}")
+    left = _new_axes(figure, [0.0, 0.2, 0.46, 0.66], *_CELL_LIMITS)
+    _draw_lstm(left, d_x, d_h, lstm_openness, sizes=False)
+    left.set_title(f"LSTM: 4 layers, {lstm:,} params", fontsize=11)
+    right = _new_axes(figure, [0.46, 0.2, 0.46, 0.66], *_CELL_LIMITS)
+    _draw_gru(right, gru_openness)
+    right.set_title(
+        f"GRU: 3 layers, {gru:,} params = {gru / lstm:.2f} × LSTM",
+        fontsize=11,
+    )
+    _colorbar(
+        figure, {**lstm_openness, **gru_openness}, [0.94, 0.3, 0.01, 0.45]
+    )
+    figure.text(
+        0.5,
+        0.03,
+        "The GRU merges the forget and input gates into one update gate: "
+        "it keeps update × $h_{t-1}$ and lets in (1 − update) × candidate."
+        "\nIt has no output gate (its state is its output); its reset gate "
+        "scales $h_{t-1}$ before the candidate layer.\nParameters as Keras "
+        "counts them: with biases; GRU with reset_after=True (two bias "
+        "vectors per layer).",
+        ha="center",
+        fontsize=9,
+        color=_INK,
+        linespacing=1.5,
+    )
+    return figure
+
+
+# -------------------------------------------------------------- layers
+
+
+def _kind(layer):
+    """ "LSTM", "GRU" or "SimpleRNN": the kind of a layer's cell."""
+    for kind, (cell_class, _, _) in _KINDS.items():
+        if isinstance(layer, keras.layers.RNN) and isinstance(
+            layer.cell, cell_class
+        ):
+            return kind
+    hint = (
+        "; pass its forward_layer or backward_layer"
+        if isinstance(layer, keras.layers.Bidirectional)
+        else ""
+    )
+    raise TypeError(
+        "keras_gates.figures: `layer` must be an LSTM, GRU or SimpleRNN "
+        f"layer (stock or keras-gates), got {type(layer).__name__}{hint}."
+    )
+
+
+def shown_by(layer) -> tuple:
+    """The names of the figures that show this layer's kind of cell.
+
+    `rnn_cell` for a SimpleRNN; `lstm_gates`, `lstm_dimensions` and
+    `lstm_vs_gru` for an LSTM; `lstm_vs_gru` for a GRU.
+    """
+    return _KINDS[_kind(layer)][2]
+
+
+def _sizes(layer, d_x, d_h):
+    """(kind or None, D_x, D_h) from a built layer or from the sizes."""
+    if layer is None:
+        if d_x is None or d_h is None:
+            raise ValueError(
+                "keras_gates.figures: pass a built `layer`, or both `d_x` "
+                "and `d_h`."
+            )
+        return (None, *_check_sizes(d_x, d_h))
+    if d_x is not None or d_h is not None:
+        raise ValueError(
+            "keras_gates.figures: pass either `layer` or `d_x` and `d_h`, "
+            "not both."
+        )
+    kind = _kind(layer)
+    if not layer.cell.built:
+        raise ValueError(
+            f"keras_gates.figures: `layer` '{layer.name}' is not built yet; "
+            "call it on data or build it with an input shape first."
+        )
+    return kind, layer.cell.kernel.shape[0], layer.cell.units
+
+
+def draw(
+    layer=None,
+    *,
+    d_x: int | None = None,
+    d_h: int | None = None,
+    openness: dict | None = None,
+    names: tuple = FIGURES,
+) -> dict:
+    """The four figures, for a layer's sizes or for given sizes.
+
+    Args:
+        layer: a built `LSTM`, `GRU` or `SimpleRNN` layer, stock Keras or
+            keras-gates: D_x is its input features, D_h its units.
+        d_x, d_h: ints, the sizes, instead of `layer`.
+        openness: optional dict, sigmoid gate name -> mean value in [0, 1]
+            (as from `mean_openness`), colouring the figures that show
+            those gates: LSTM gates in `lstm_gates` and the left half of
+            `lstm_vs_gru`, GRU gates in its right half. With `layer`, only
+            the gates of its kind of cell are allowed.
+        names: which of `FIGURES` to draw, default all four.
+
+    Returns:
+        A dict figure name -> `matplotlib.figure.Figure`, in `names` order.
+
+    Example:
+
+    >>> figures = draw(d_x=3, d_h=5, openness={"update": 0.8},
+    ...                names=("lstm_vs_gru",))
+    >>> list(figures)
+    ['lstm_vs_gru']
+    """
+    kind, d_x, d_h = _sizes(layer, d_x, d_h)
+    allowed = _SIGMOID_GATES if kind is None else _KINDS[kind][1]
+    openness = _check_openness(openness, allowed, "openness")
+    unknown = [name for name in names if name not in FIGURES]
+    if unknown or isinstance(names, str):
+        raise ValueError(
+            f"keras_gates.figures: `names` must be some of {FIGURES}, got "
+            f"{names!r}."
+        )
+    lstm = {g: v for g, v in openness.items() if g in _KINDS["LSTM"][1]}
+    gru = {g: v for g, v in openness.items() if g in _KINDS["GRU"][1]}
+    makers = {
+        "rnn_cell": lambda: rnn_cell(d_x, d_h),
+        "lstm_gates": lambda: lstm_gates(d_x, d_h, lstm),
+        "lstm_dimensions": lambda: lstm_dimensions(d_x, d_h),
+        "lstm_vs_gru": lambda: lstm_vs_gru(d_x, d_h, lstm, gru),
+    }
+    return {name: makers[name]() for name in names}
+
+
+def mean_openness(gates: dict, valid=None) -> dict:
+    """The mean value of each sigmoid gate of one layer.
+
+    Args:
+        gates: dict gate name -> array (batch, time, units) of one layer,
+            e.g. `keras_gates.gates(model, x)["lstm"]`. Only the sigmoid
+            gates (LSTM `input`, `forget`, `output`; GRU `update`,
+            `reset`) are kept.
+        valid: optional bool array (batch, time), False at masked steps,
+            which are left out (as `LayerGates.valid` of the probe).
+
+    Returns:
+        A dict gate name -> float: the mean of the finite values over valid
+        steps, units and sequences; a gate without any finite value is
+        left out.
+
+    Example:
+
+    >>> import numpy as np
+    >>> gates = {"update": np.full((2, 3, 4), 0.25), "hidden": np.ones(1)}
+    >>> mean_openness(gates)
+    {'update': 0.25}
+    """
+    if not isinstance(gates, dict) or any(
+        isinstance(v, dict) for v in gates.values()
+    ):
+        raise TypeError(
+            "keras_gates.figures: `gates` must be one layer's dict gate name "
+            "-> array, e.g. keras_gates.gates(model, x)['lstm']."
+        )
+    if valid is not None:
+        valid = np.asarray(valid)
+        if valid.dtype != bool or valid.ndim != 2:
+            raise ValueError(
+                "keras_gates.figures: `valid` must be a bool array (batch, "
+                f"time), got {valid.dtype} of shape {valid.shape}."
+            )
+        if not valid.any():
+            raise ValueError(
+                "keras_gates.figures: `valid` marks no step as valid."
+            )
+    means = {}
+    for name in (g for g in gates if g in _SIGMOID_GATES):
+        values = np.asarray(gates[name], np.float64)
+        if values.ndim != 3 or values.size == 0:
+            raise ValueError(
+                f"keras_gates.figures: gate '{name}' must be a non-empty "
+                f"(batch, time, units) array, got shape {values.shape}."
+            )
+        if valid is not None:
+            if valid.shape != values.shape[:2]:
+                raise ValueError(
+                    f"keras_gates.figures: `valid` has shape {valid.shape}, "
+                    f"gate '{name}' {values.shape}; expected (batch, time) "
+                    "to match."
+                )
+            values = values[valid]
+        values = values[np.isfinite(values)]
+        if values.size:
+            means[name] = float(values.mean())
+    return means
+
+
+# ---------------------------------------------------------------- output
+
+
+def save(
+    figures: dict, directory, formats: tuple = ("png", "svg")
+) -> list[pathlib.Path]:
+    """Write each figure as `<directory>/<name>.<format>`.
+
+    Args:
+        figures: dict name -> `Figure`, as from `draw`.
+        directory: path; created if missing.
+        formats: file formats matplotlib writes, default PNG and SVG.
+
+    Returns:
+        The paths written, figure by figure, format by format.
+    """
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    unknown = [f for f in formats if f not in supported]
+    if unknown or not formats:
+        raise ValueError(
+            f"keras_gates.figures: `formats` must be some of "
+            f"{sorted(supported)}, got {formats!r}."
+        )
+    directory = pathlib.Path(os.fspath(directory))
+    paths = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, figure in figures.items():
+            for file_format in formats:
+                path = directory / f"{name}.{file_format}"
+                # SVG text stays text: searchable and editable.
+                with matplotlib.rc_context({"svg.fonttype": "none"}):
+                    figure.savefig(path, format=file_format)
+                paths.append(path)
+    except OSError as error:
+        raise ValueError(
+            f"keras_gates.figures: cannot write to `directory` "
+            f"{str(directory)!r}: {error.strerror or error}."
+        ) from None
+    return paths
+
+
+def to_pixels(figure: Figure) -> np.ndarray:
+    """A figure rendered by Agg, e.g. for a TensorBoard image.
+
+    Args:
+        figure: a `matplotlib.figure.Figure`.
+
+    Returns:
+        A uint8 RGBA array (height, width, 4).
+
+    Example:
+
+    >>> to_pixels(rnn_cell(2, 3)).shape
+    (500, 1100, 4)
+    """
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.array(canvas.buffer_rgba())

@@ -10,11 +10,12 @@ import importlib.util
 import math
 import pathlib
 import shlex
+import zipfile
 
+import keras
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing import event_file_loader
-from tensorboard.util import tensor_util
+from events import summaries
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
@@ -26,17 +27,6 @@ def load(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def summaries(run_dir):
-    """{tag: {step: value}} over every event file of one TensorBoard run."""
-    found = {}
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in event_file_loader.EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                data = tensor_util.make_ndarray(value.tensor)
-                found.setdefault(value.tag, {})[event.step] = data
-    return found
 
 
 def check_adding_problem(module, tmp_path, capsys):
@@ -87,9 +77,125 @@ def check_monitor_gates(module, tmp_path, capsys):
     assert not any(tag.startswith(("bilstm/", "gru/")) for tag in validation)
 
 
+def check_char_rnn(module, tmp_path, capsys):
+    result = module.main(["--quick"])
+    assert math.isfinite(result["val_loss"]), result
+    assert len(result["sample"]) == 200
+    units = result["memory_units"]
+    assert len(units) == 5 and len(set(units)) == 5
+    out = capsys.readouterr().out
+    assert "units whose forget gate is most often > 0.9" in out
+    assert "tensorboard --logdir logs/char_rnn" in out
+    train = summaries(tmp_path / "logs" / "char_rnn" / "train")
+    assert set(train["lstm/forget/mean"]) == {0}
+    assert set(train["lstm/figures/lstm_gates"]) == {0}
+    validation = summaries(tmp_path / "logs" / "char_rnn" / "validation")
+    assert set(validation["epoch_loss"]) == {0}
+
+
+def check_time_series(module, tmp_path, capsys):
+    log_dir = tmp_path / "logs"
+    result = module.main(["--quick", "--logdir", str(log_dir)])
+    history = result["history"]
+    assert np.isfinite(history["loss"] + history["val_loss"]).all(), history
+    assert history["loss"][-1] < history["loss"][0], history
+    for key in ("val_mse", "naive_mse", "last_value_mse"):
+        assert 0 < result[key] < math.inf, result
+    ratio = result["val_mse"] / result["naive_mse"]
+    winner = "the LSTM" if ratio < 1 else "seasonal naive"
+    out = capsys.readouterr().out
+    assert f"{winner} wins: LSTM / seasonal naive = {ratio:.2f}" in out
+    assert f"tensorboard --logdir {shlex.quote(str(log_dir))}" in out
+
+    train = summaries(log_dir / "train")
+    epochs = list(range(len(history["loss"])))
+    assert sorted(train["epoch_loss"]) == epochs
+    for gate in ("input", "forget", "output"):
+        mean = train[f"lstm/{gate}/mean"]
+        assert sorted(mean) == epochs, gate
+        assert all(0 < v < 1 for v in mean.values()), (gate, mean)
+    assert sorted(train["lstm/dimensions"]) == [0]
+
+
+def check_inspect_stock_lstm(module, tmp_path, capsys):
+    result = module.main(["--quick"])
+    model_path = tmp_path / "stock_lstm.keras"
+    x = np.load(tmp_path / "stock_lstm_inputs.npy")
+    # The saved model is plain Keras: nothing of keras-gates in it.
+    with zipfile.ZipFile(model_path) as archive:
+        assert "keras_gates" not in archive.read("config.json").decode()
+    model = keras.saving.load_model(model_path)
+    assert type(model.get_layer("lstm")) is keras.layers.LSTM
+
+    gates = result["gates"]
+    assert list(gates) == ["lstm"]
+    names = ("input", "forget", "candidate", "output", "cell", "hidden")
+    assert tuple(gates["lstm"]) == names
+    for name, values in gates["lstm"].items():
+        assert values.shape == (*x.shape[:2], 4), name
+        assert np.isfinite(values).all(), name
+    for name in ("input", "forget", "output"):
+        values = gates["lstm"][name]
+        assert ((values > 0) & (values < 1)).all(), name
+    assert result["max_difference"] <= 1e-5
+    # The model rebuilt with return_gates=True returns the same gates.
+    assert tuple(result["gate_outputs"]) == names
+    for name, values in result["gate_outputs"].items():
+        np.testing.assert_allclose(values, gates["lstm"][name], atol=1e-5)
+    out = capsys.readouterr().out
+    assert "| lstm | forget gate | sigmoid layer | 2 + 4 = 6 |" in out
+    assert "transparent(model): largest prediction difference" in out
+
+    # Inspecting the saved file again gives the same gates.
+    again = module.main(
+        ["--model", str(model_path), "--data", "stock_lstm_inputs.npy"]
+    )
+    for name, values in gates["lstm"].items():
+        np.testing.assert_array_equal(again["gates"]["lstm"][name], values)
+    with pytest.raises(SystemExit):
+        module.main(["--model", str(model_path)])  # --data is missing
+
+
+def check_bidirectional_text(module, tmp_path, capsys):
+    log_dir = tmp_path / "logs"
+    result = module.main(["--quick", "--logdir", str(log_dir)])
+    history = result["history"]
+    assert np.isfinite(history["loss"] + history["val_loss"]).all(), history
+    assert 0.5 <= result["majority"] < 1, result
+    assert result["val_accuracy"] > result["majority"], result
+
+    # Both halves, at padded steps exactly 0; the backward half's gates
+    # are in processing order, the line read from its end.
+    gates, real = result["gates"], result["real"]
+    assert set(gates) == {"bilstm/forward", "bilstm/backward"}
+    assert not real.all(), "the probe should have padded steps"
+    for half, valid in (("forward", real), ("backward", real[:, ::-1])):
+        for name, values in gates[f"bilstm/{half}"].items():
+            assert (values[~valid] == 0).all(), (half, name)
+        for name in ("input", "forget", "output"):
+            values = gates[f"bilstm/{half}"][name][valid]
+            assert ((values > 0) & (values < 1)).all(), (half, name)
+    out = capsys.readouterr().out
+    assert "bilstm/backward: largest |gate| at padded steps 0.0;" in out
+    assert f"tensorboard --logdir {shlex.quote(str(log_dir))}" in out
+
+    # GateMonitor leaves padded steps out too: its last logged mean is the
+    # mean over real tokens that the script prints.
+    train = summaries(log_dir / "train")
+    last = len(history["loss"]) - 1
+    for half, mean in result["forget_mean"].items():
+        logged = train[f"bilstm/{half}/forget/mean"]
+        assert sorted(logged) == list(range(last + 1)), half
+        assert abs(float(logged[last]) - mean) < 1e-5, (half, logged, mean)
+
+
 CHECKS = {
+    "char_rnn": check_char_rnn,
     "adding_problem": check_adding_problem,
     "monitor_gates": check_monitor_gates,
+    "time_series": check_time_series,
+    "inspect_stock_lstm": check_inspect_stock_lstm,
+    "bidirectional_text": check_bidirectional_text,
 }
 
 
@@ -109,5 +215,9 @@ def test_example(path, tmp_path, capsys, monkeypatch):
 def test_examples_found():
     assert {path.stem for path in SCRIPTS} >= {
         "adding_problem",
+        "char_rnn",
         "monitor_gates",
+        "time_series",
+        "inspect_stock_lstm",
+        "bidirectional_text",
     }

@@ -9,7 +9,7 @@ the script generates some text and lists the units whose forget gate is
 most often wide open: the units that keep their cell state from step to
 step, the LSTM's long memory.
 
-    python examples/char_rnn.py            # about 2 minutes on 2 cores
+    python examples/char_rnn.py            # about a minute on 2 cores
     python examples/char_rnn.py --quick    # a few seconds (used in tests)
     tensorboard --logdir logs/char_rnn
 
@@ -34,10 +34,10 @@ from keras_gates.text import CharCorpus, stdlib_source  # noqa: E402
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--max-chars", type=int, default=300_000)
+    parser.add_argument("--max-chars", type=int, default=1_000_000)
     parser.add_argument("--logdir", default="logs/char_rnn")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)

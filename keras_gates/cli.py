@@ -1,0 +1,337 @@
+"""The `keras-gates` command: demo, describe, figures, inspect.
+
+Every subcommand prints its results to stdout; a failure is one line on
+stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
+bad arguments), with no traceback.
+"""
+
+import argparse
+import dataclasses
+import pathlib
+import shlex
+import sys
+
+import keras
+import numpy as np
+
+from keras_gates import demo, figures
+from keras_gates.callbacks import GateMonitor
+from keras_gates.describe import describe, recurrent_layers
+from keras_gates.probe import GateProbe
+from keras_gates.report import saturation_table
+
+DEMO_EXAMPLES = """examples:
+  keras-gates demo                     # LSTM and GRU, a few minutes
+  keras-gates demo --quick             # under a minute
+  keras-gates demo --cell gru --epochs 20 --units 256
+  keras-gates demo --text my_book.txt --logdir logs/book
+"""
+DESCRIBE_EXAMPLES = """examples:
+  keras-gates describe --cell lstm --units 128 --input-dim 32
+  keras-gates describe --cell gru --units 4 --input-dim 3
+  keras-gates describe model.keras
+"""
+FIGURES_EXAMPLES = """examples:
+  keras-gates figures --units 16 --input-dim 8 --out figures
+  keras-gates figures model.keras --out figures --format svg
+"""
+INSPECT_EXAMPLES = """examples:
+  keras-gates inspect model.keras --data x.npy
+  keras-gates inspect model.keras --data x.npy --logdir logs/inspect
+  keras-gates inspect model.keras --data x.npy --layers lstm --max-samples 64
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}"
+        )
+    return value
+
+
+def _parser():
+    parser = _Parser(
+        prog="keras-gates",
+        description="See inside Keras recurrent layers: gates, dimensions, "
+        "figures and TensorBoard logs.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+
+    def command(name, run, help, epilog):
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(run=run, parser=sub)
+        return sub
+
+    defaults = demo.Settings()
+    demo_ = command(
+        "demo",
+        _demo,
+        "Train character-level LSTM and GRU models on Python's own source "
+        "code with GateMonitor, then report their gates.",
+        DEMO_EXAMPLES,
+    )
+    demo_.add_argument(
+        "--cell",
+        nargs="+",
+        choices=list(demo.CELLS),
+        default=list(defaults.cells),
+        help="which models to train (default: lstm gru)",
+    )
+    for flag, value, what in (
+        ("--epochs", defaults.epochs, "training epochs"),
+        ("--units", defaults.units, "units of the recurrent layer"),
+        ("--seq-len", defaults.seq_len, "characters per sequence"),
+        ("--max-chars", defaults.max_chars, "characters of text to use"),
+    ):
+        demo_.add_argument(
+            flag, type=_positive, default=None, help=f"{what} ({value})"
+        )
+    demo_.add_argument(
+        "--logdir", default=defaults.logdir, help="TensorBoard log directory"
+    )
+    demo_.add_argument(
+        "--text",
+        type=pathlib.Path,
+        help="train on this UTF-8 text file instead of the library source",
+    )
+    demo_.add_argument(
+        "--quick",
+        action="store_true",
+        help="small models on a little text: under a minute",
+    )
+
+    describe_ = command(
+        "describe",
+        _describe,
+        "Print the dimension table of a cell of given sizes, or of every "
+        "recurrent layer of a saved model.",
+        DESCRIBE_EXAMPLES,
+    )
+    _add_sizes(describe_, demo.CELLS)
+
+    figures_ = command(
+        "figures",
+        _figures,
+        "Draw the four figures (simple RNN cell, LSTM gates, LSTM "
+        "dimensions, LSTM vs GRU) for given sizes or for every recurrent "
+        "layer of a saved model.",
+        FIGURES_EXAMPLES,
+    )
+    _add_sizes(figures_, None)
+    figures_.add_argument(
+        "--out", type=pathlib.Path, default="figures", help="output folder"
+    )
+    figures_.add_argument(
+        "--format",
+        nargs="+",
+        choices=["png", "svg"],
+        default=["png", "svg"],
+        help="file formats (default: png svg)",
+    )
+
+    inspect = command(
+        "inspect",
+        _inspect,
+        "Print the gate statistics of a saved model on data, and optionally "
+        "write them as TensorBoard logs.",
+        INSPECT_EXAMPLES,
+    )
+    inspect.add_argument("model", type=pathlib.Path, help="a .keras file")
+    inspect.add_argument(
+        "--data",
+        type=pathlib.Path,
+        required=True,
+        help=".npy array of model inputs (batch, time, features)",
+    )
+    inspect.add_argument(
+        "--layers", nargs="+", help="recurrent layer names (default: all)"
+    )
+    inspect.add_argument(
+        "--max-samples",
+        type=_positive,
+        default=256,
+        help="use the first N sequences of the data (256)",
+    )
+    inspect.add_argument(
+        "--logdir", help="also write GateMonitor's TensorBoard summaries"
+    )
+    return parser
+
+
+def _add_sizes(parser, cells):
+    parser.add_argument(
+        "model", nargs="?", type=pathlib.Path, help="a .keras file"
+    )
+    if cells is not None:
+        parser.add_argument(
+            "--cell", choices=list(cells), help="cell kind (without a model)"
+        )
+    parser.add_argument("--units", type=_positive, help="D_h, the units")
+    parser.add_argument(
+        "--input-dim", type=_positive, help="D_x, features per step"
+    )
+
+
+def _sizes(args, parser):
+    """Checks MODEL xor (--cell) --units --input-dim."""
+    names = ["units", "input_dim"] + (["cell"] if "cell" in args else [])
+    given = [n for n in names if getattr(args, n) is not None]
+    if args.model is not None and given:
+        parser.error(
+            f"give a model file or --{given[0].replace('_', '-')}, not both"
+        )
+    if args.model is None and len(given) < len(names):
+        missing = sorted(set(names) - set(given))
+        parser.error(
+            "give a model file, or "
+            + " and ".join(f"--{n.replace('_', '-')}" for n in missing)
+        )
+
+
+def _load_model(path):
+    if not path.is_file():
+        raise ValueError(f"no such model file: {path}")
+    if path.suffix != ".keras":
+        raise ValueError(f"{path} is not a .keras file")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # Keras raises many kinds here
+        raise ValueError(f"cannot load {path}: {error}") from None
+
+
+def _demo(args, parser):
+    settings = demo.Settings()
+    if args.quick:
+        settings = settings.quick()
+    chosen = {
+        name: getattr(args, name)
+        for name in ("epochs", "units", "seq_len", "max_chars")
+        if getattr(args, name) is not None
+    }
+    settings = dataclasses.replace(
+        settings,
+        cells=tuple(dict.fromkeys(args.cell)),
+        logdir=args.logdir,
+        **chosen,
+    )
+    text = None
+    if args.text is not None:
+        try:
+            text = args.text.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"cannot read --text {args.text}: {error}"
+            ) from None
+    demo.run(settings, text)
+
+
+def _one_layer(args):
+    layer = demo.CELLS[args.cell](args.units, name=args.cell)
+    layer(keras.Input((None, args.input_dim)))
+    return layer
+
+
+def _describe(args, parser):
+    _sizes(args, parser)
+    target = _one_layer(args) if args.model is None else _load_model(args.model)
+    print(describe(target).to_markdown(), end="")
+
+
+def _figures(args, parser):
+    _sizes(args, parser)
+    if args.model is None:
+        drawn = {"": figures.draw(d_x=args.input_dim, d_h=args.units)}
+    else:
+        model = _load_model(args.model)
+        drawn = {
+            name: figures.draw(layer) for name, layer in recurrent_layers(model)
+        }
+        if not drawn:
+            raise ValueError(
+                f"{args.model} has no LSTM, GRU or SimpleRNN layer"
+            )
+    for name, figs in drawn.items():
+        for path in figures.save(figs, args.out / name, args.format):
+            print(path)
+
+
+def _inspect(args, parser):
+    model = _load_model(args.model)
+    x = _load_data(args.data, model)[: args.max_samples]
+    records = GateProbe(model, args.layers).run(x)
+    print(f"Gates of {args.model} on {len(x)} sequences of {args.data}:\n")
+    print(saturation_table(records))
+    print(describe(model).to_markdown(), end="")
+    if args.logdir:
+        monitor = GateMonitor(args.logdir, probe_data=x, layers=args.layers)
+        monitor.set_model(model)
+        monitor.on_train_begin()
+        monitor.on_epoch_end(0)
+        monitor.on_train_end()
+        print(
+            "\nTensorBoard logs written; see them with:\n"
+            f"  tensorboard --logdir {shlex.quote(args.logdir)}"
+        )
+
+
+def _load_data(path, model):
+    if not path.is_file():
+        raise ValueError(f"no such data file: {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"cannot read {path} as a .npy array: {error}"
+        ) from None
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{path} holds several arrays; give one .npy array")
+    if len(model.inputs) != 1:
+        raise ValueError(
+            f"the model takes {len(model.inputs)} inputs; inspect feeds one"
+        )
+    expected = tuple(model.inputs[0].shape)
+    fits = len(x.shape) == len(expected) and all(
+        e is None or e == s for e, s in zip(expected[1:], x.shape[1:])
+    )
+    if not fits or not len(x):
+        raise ValueError(
+            f"{path} has shape {x.shape}; the model expects "
+            f"{('N',) + expected[1:]} with N >= 1"
+        )
+    return x
+
+
+def main(argv=None):
+    """Run `keras-gates` with `argv` (default `sys.argv[1:]`); exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args, args.parser)
+    except (ValueError, TypeError, OSError) as error:
+        message = " ".join(str(error).split())
+        print(f"keras-gates {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""The `keras-gates` command line: every subcommand's output and errors.
+
+Subcommands run in-process through `keras_gates.cli.main` (fast); two tests
+run the installed console script to check the entry point and that a
+failure really is one line on stderr without a traceback.
+"""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import tf_only
+from events import summaries
+
+import keras_gates
+from keras_gates import cli, demo
+from keras_gates.text import CharCorpus, stdlib_source
+
+STEPS, FEATURES = 7, 3
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A stock Bidirectional LSTM + GRU model saved as .keras, and data."""
+    folder = tmp_path_factory.mktemp("saved")
+    inputs = keras.Input((STEPS, FEATURES))
+    h = keras.layers.Bidirectional(
+        keras.layers.LSTM(4, return_sequences=True), name="bi"
+    )(inputs)
+    h = keras.layers.GRU(5, name="gru")(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.save(folder / "model.keras")
+    x = np.random.default_rng(0).normal(size=(12, STEPS, FEATURES))
+    np.save(folder / "x.npy", x.astype("float32"))
+    return folder / "model.keras", folder / "x.npy", model, x
+
+
+def run(capsys, *argv):
+    """(exit status, stdout, stderr) of `keras-gates argv...` in-process."""
+    try:
+        status = cli.main([str(a) for a in argv])
+    except SystemExit as exit:  # argparse: --help and bad arguments
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def failed(capsys, *argv, status=1):
+    """Runs a failing command; returns its one error line."""
+    code, _, err = run(capsys, *argv)
+    assert code == status, (code, err)
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"keras-gates {argv[0]}: error: "), err
+    return lines[0]
+
+
+def table_rows(text, layer):
+    """The data rows of one layer in a markdown table."""
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith(f"| {layer} |")
+    ]
+
+
+@pytest.mark.parametrize("command", ["demo", "describe", "figures", "inspect"])
+def test_help_has_examples(capsys, command):
+    status, out, _ = run(capsys, command, "--help")
+    assert status == 0
+    assert "examples:" in out
+    assert f"keras-gates {command}" in out.split("examples:")[1]
+
+
+@pytest.mark.parametrize(
+    "cell, stock",
+    [
+        ("lstm", keras.layers.LSTM),
+        ("gru", keras.layers.GRU),
+        ("simple", keras.layers.SimpleRNN),
+    ],
+)
+def test_describe_sizes(capsys, cell, stock):
+    status, out, _ = run(
+        capsys, "describe", "--cell", cell, "--units", 16, "--input-dim", 8
+    )
+    assert status == 0
+    layer = stock(16)
+    layer.build((None, 5, 8))
+    rows = table_rows(out, cell)
+    layers = [row for row in rows if "layer" in row[2]]
+    assert len(layers) == {"lstm": 4, "gru": 3, "simple": 1}[cell]
+    assert all(row[3] == "8 + 16 = 24" for row in layers)
+    assert all(row[-1] == "(24, 1) -> (16, 1)" for row in layers)
+    total = next(row for row in rows if row[1] == "**total**")
+    assert int(total[6]) == layer.count_params()
+
+
+def test_describe_saved_model(capsys, saved):
+    path, _, model, _ = saved
+    status, out, _ = run(capsys, "describe", path)
+    assert status == 0
+    assert out == keras_gates.describe(model).to_markdown()
+    for layer in ("bi/forward", "bi/backward", "gru"):
+        assert table_rows(out, layer), layer
+
+
+def test_figures_sizes(capsys, tmp_path):
+    status, out, _ = run(
+        capsys, "figures", "--units", 6, "--input-dim", 2, "--out", tmp_path
+    )
+    assert status == 0
+    written = sorted(pathlib.Path(line) for line in out.split())
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(tmp_path.iterdir())
+    assert names == sorted(
+        f"{figure}.{suffix}"
+        for figure in keras_gates.figures.FIGURES
+        for suffix in ("png", "svg")
+    )
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_figures_saved_model(capsys, tmp_path, saved):
+    status, out, _ = run(
+        capsys, "figures", saved[0], "--out", tmp_path, "--format", "svg"
+    )
+    assert status == 0
+    folders = {
+        p.relative_to(tmp_path).parent for p in map(pathlib.Path, out.split())
+    }
+    assert folders == {
+        pathlib.Path("bi/forward"),
+        pathlib.Path("bi/backward"),
+        pathlib.Path("gru"),
+    }
+    assert all(line.endswith(".svg") for line in out.split())
+    # The GRU's figures carry its own sizes: D_x = 8 (both LSTM halves).
+    svg = (tmp_path / "gru" / "lstm_vs_gru.svg").read_text()
+    assert "D_x = 8, D_h = 5" in svg
+    assert f"{saved[2].get_layer('gru').count_params():,} params" in svg
+
+
+def test_inspect(capsys, saved):
+    path, data, model, x = saved
+    status, out, _ = run(capsys, "inspect", path, "--data", data)
+    assert status == 0
+    expected = keras_gates.gates(model, x)
+    statistics, dimensions = out.split("| layer | part |")
+    for layer, gates in expected.items():
+        rows = {row[1]: row for row in table_rows(statistics, layer)}
+        for gate, values in gates.items():
+            mean = float(rows[gate][2])
+            assert mean == pytest.approx(values.mean(), abs=1e-3), gate
+        for gate in ("forget", "update"):
+            if gate in gates:
+                share = float(rows[gate][4].rstrip("%")) / 100
+                assert share == pytest.approx(
+                    (gates[gate] > 0.9).mean(), abs=1e-3
+                )
+    assert table_rows(dimensions, "bi/forward")
+    assert "seed notation" in dimensions
+
+
+@tf_only
+def test_inspect_logdir(capsys, tmp_path, saved):
+    path, data, _, x = saved
+    status, out, _ = run(
+        capsys,
+        "inspect",
+        path,
+        "--data",
+        data,
+        "--layers",
+        "gru",
+        "--max-samples",
+        5,
+        "--logdir",
+        tmp_path / "logs",
+    )
+    assert status == 0
+    assert "on 5 sequences" in out
+    assert f"tensorboard --logdir {tmp_path / 'logs'}" in out
+    written = summaries(tmp_path / "logs" / "train")
+    assert set(written["gru/update/mean"]) == {0}
+    assert "gru/dimensions" in written
+    assert not any(tag.startswith("bi/") for tag in written)
+
+
+def test_demo_quick(capsys, tmp_path):
+    logdir = tmp_path / "logs"
+    status, out, err = run(
+        capsys,
+        "demo",
+        "--quick",
+        "--epochs",
+        1,
+        "--max-chars",
+        6000,
+        "--logdir",
+        logdir,
+    )
+    assert status == 0, err
+    assert re.search(
+        r"Corpus: 6,000 characters of Python standard library", out
+    )
+    for cell, gates in (("lstm", 6), ("gru", 4)):
+        assert f"== {cell.upper()}(32) ==" in out
+        assert len(table_rows(out, cell)) >= gates
+        assert (logdir / "figures" / cell / "lstm_vs_gru.png").is_file()
+    assert f"tensorboard --logdir {logdir}" in out
+    assert out.count("Generated text:") == 2
+
+
+def test_demo_own_text(capsys, tmp_path):
+    text = tmp_path / "book.txt"
+    text.write_text("the cat sat on the mat. " * 200)
+    status, out, err = run(
+        capsys,
+        "demo",
+        "--quick",
+        "--cell",
+        "gru",
+        "--epochs",
+        1,
+        "--text",
+        text,
+        "--logdir",
+        tmp_path / "logs",
+    )
+    assert status == 0, err
+    assert "characters of your text, 11 distinct" in out
+    assert "== LSTM" not in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["describe"],
+            "give a model file, or --cell and --input-dim and --units",
+        ),
+        (["describe", "--cell", "gru", "--units", "4"], "or --input-dim"),
+        (["describe", "--units", "0"], "expected a positive integer, got '0'"),
+        (["describe", "--cell", "tree"], "invalid choice: 'tree'"),
+        (["figures", "--units", "2"], "or --input-dim"),
+        (["demo", "--epochs", "x"], "positive integer"),
+        (["inspect", "m.keras"], "--data"),
+    ],
+)
+def test_bad_arguments(capsys, argv, message):
+    line = failed(capsys, *argv, status=2)
+    assert message in line
+
+
+def test_model_and_sizes_conflict(capsys, saved):
+    line = failed(capsys, "describe", saved[0], "--units", 3, status=2)
+    assert "not both" in line
+
+
+def test_file_errors(capsys, tmp_path, saved):
+    path, data, _, _ = saved
+    assert "no such model file" in failed(
+        capsys, "describe", tmp_path / "missing.keras"
+    )
+    (tmp_path / "model.h5").write_text("x")
+    assert "not a .keras file" in failed(
+        capsys, "figures", tmp_path / "model.h5"
+    )
+    (tmp_path / "broken.keras").write_text("not a zip")
+    assert "cannot load" in failed(
+        capsys, "inspect", tmp_path / "broken.keras", "--data", data
+    )
+    assert "no such data file" in failed(
+        capsys, "inspect", path, "--data", tmp_path / "x.npy"
+    )
+    (tmp_path / "text.npy").write_text("hello")
+    assert "cannot read" in failed(
+        capsys, "inspect", path, "--data", tmp_path / "text.npy"
+    )
+    assert "cannot read --text" in failed(
+        capsys, "demo", "--text", tmp_path / "missing.txt"
+    )
+
+
+def test_inspect_data_errors(capsys, tmp_path, saved):
+    path, _, _, x = saved
+    np.save(tmp_path / "wide.npy", x[..., :2])
+    line = failed(capsys, "inspect", path, "--data", tmp_path / "wide.npy")
+    assert f"shape (12, {STEPS}, 2)" in line
+    assert f"expects ('N', {STEPS}, {FEATURES})" in line
+    np.save(tmp_path / "empty.npy", x[:0])
+    assert "N >= 1" in failed(
+        capsys, "inspect", path, "--data", tmp_path / "empty.npy"
+    )
+    line = failed(
+        capsys,
+        "inspect",
+        path,
+        "--data",
+        tmp_path / "wide.npy",
+        "--layers",
+        "nope",
+    )
+    assert "shape" in line
+    np.save(tmp_path / "x.npy", x)
+    line = failed(
+        capsys,
+        "inspect",
+        path,
+        "--data",
+        tmp_path / "x.npy",
+        "--layers",
+        "nope",
+    )
+    assert "no recurrent layer named ['nope']" in line
+
+
+def test_demo_too_little_text(capsys, tmp_path):
+    text = tmp_path / "short.txt"
+    text.write_text("abc")
+    line = failed(capsys, "demo", "--text", text, "--seq-len", 8)
+    assert "more than seq_len = 8 characters" in line
+
+
+def console(*argv):
+    script = pathlib.Path(sys.executable).with_name("keras-gates")
+    return subprocess.run(
+        [str(script), *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_console_script():
+    done = console("describe", "--cell", "gru", "--units", 4, "--input-dim", 3)
+    assert done.returncode == 0, done.stderr
+    assert "| gru | **total** |" in done.stdout
+
+
+def test_console_script_error(tmp_path):
+    done = console("inspect", tmp_path / "none.keras", "--data", "x.npy")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"keras-gates inspect: error: no such model file: "
+        f"{tmp_path / 'none.keras'}"
+    )
+
+
+@pytest.mark.slow
+def test_demo_defaults_learn(tmp_path):
+    """The default demo (a few minutes) learns far more than frequencies."""
+    settings = demo.Settings(logdir=str(tmp_path))
+    results = demo.run(settings, out=lambda line: None)
+    corpus = CharCorpus(stdlib_source(settings.max_chars), settings.seq_len)
+    for cell, result in results.items():
+        assert result["val_loss"] < corpus.unigram_loss() - 1.0, (cell, result)

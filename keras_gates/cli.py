@@ -305,11 +305,15 @@ def _load_data(path, model):
         ) from None
     if not isinstance(x, np.ndarray):
         raise ValueError(f"{path} holds several arrays; give one .npy array")
-    if len(model.inputs) != 1:
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"{path} holds {x.dtype} values, not numbers")
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1:
         raise ValueError(
-            f"the model takes {len(model.inputs)} inputs; inspect feeds one"
+            f"the model takes {len(inputs) or 'unknown'} inputs; inspect "
+            "feeds one array to a model with one input"
         )
-    expected = tuple(model.inputs[0].shape)
+    expected = tuple(inputs[0].shape)
     fits = len(x.shape) == len(expected) and all(
         e is None or e == s for e, s in zip(expected[1:], x.shape[1:])
     )
@@ -330,6 +334,9 @@ def main(argv=None):
         message = " ".join(str(error).split())
         print(f"keras-gates {args.command}: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"keras-gates {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -42,9 +42,7 @@ class Settings:
     sample_start: str = "    def "
 
     def quick(self):
-        return dataclasses.replace(
-            self, epochs=2, units=32, seq_len=32, max_chars=24_000
-        )
+        return dataclasses.replace(self, epochs=3, units=64, max_chars=200_000)
 
 
 def build(cell, vocabulary, settings):

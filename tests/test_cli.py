@@ -210,7 +210,7 @@ def test_demo_quick(capsys, tmp_path):
         r"Corpus: 6,000 characters of Python standard library", out
     )
     for cell, gates in (("lstm", 6), ("gru", 4)):
-        assert f"== {cell.upper()}(32) ==" in out
+        assert f"== {cell.upper()}(64) ==" in out
         assert len(table_rows(out, cell)) >= gates
         assert (logdir / "figures" / cell / "lstm_vs_gru.png").is_file()
     assert f"tensorboard --logdir {logdir}" in out
@@ -294,6 +294,10 @@ def test_inspect_data_errors(capsys, tmp_path, saved):
     line = failed(capsys, "inspect", path, "--data", tmp_path / "wide.npy")
     assert f"shape (12, {STEPS}, 2)" in line
     assert f"expects ('N', {STEPS}, {FEATURES})" in line
+    np.save(tmp_path / "words.npy", np.array([["a", "b"]]))
+    assert "holds <U1 values, not numbers" in failed(
+        capsys, "inspect", path, "--data", tmp_path / "words.npy"
+    )
     np.save(tmp_path / "empty.npy", x[:0])
     assert "N >= 1" in failed(
         capsys, "inspect", path, "--data", tmp_path / "empty.npy"

@@ -5,8 +5,9 @@ simple RNN cell: one tanh layer on x_t joined to h_{t-1}), `lstm_gates`
 (the LSTM cell, each gate a sigmoid layer and a multiplication),
 `lstm_dimensions` (what each of its four layers maps to what, with weight
 shapes and parameter counts) and `lstm_vs_gru` (the two cells side by
-side). Sizes are D_x (input features) and D_h (units); parameter counts are
-those of Keras's defaults (with biases; GRU with `reset_after=True`). Given
+side). Sizes are D_x (input features) and D_h (units); parameter counts
+follow `use_bias` and, for the GRU, `reset_after` (Keras's defaults: with
+biases, `reset_after=True`), read from the layer when one is given. Given
 the mean value of each sigmoid gate (`mean_openness`), the gate boxes are
 coloured by it.
 
@@ -68,13 +69,9 @@ def _layer_params(d_x, d_h, biases=1):
     return (d_x + d_h) * d_h + biases * d_h
 
 
-def _lstm_params(d_x, d_h):
-    return 4 * _layer_params(d_x, d_h)
-
-
-def _gru_params(d_x, d_h):
-    # reset_after=True: an input and a recurrent bias for each layer.
-    return 3 * _layer_params(d_x, d_h, biases=2)
+def _gru_biases(use_bias, reset_after):
+    """Bias vectors per GRU layer: reset_after adds a recurrent one."""
+    return int(use_bias) * (2 if reset_after else 1)
 
 
 def _check_sizes(d_x, d_h):
@@ -447,7 +444,7 @@ def _neurons(ax, x, top, count, colour, shown=4):
     return heights
 
 
-def _draw_layer(ax, d_x, d_h):
+def _draw_layer(ax, d_x, d_h, use_bias):
     """The tanh layer as neurons: D_x + D_h inputs, all joined to D_h."""
     _note(ax, 5, 8.7, "inside the tanh layer", fontsize=10, fontweight="bold")
     x_in = _neurons(ax, 2.6, 7.7, d_x, "#a6c8ec", shown=3)
@@ -466,8 +463,9 @@ def _draw_layer(ax, d_x, d_h):
         ax,
         5,
         0.9,
-        f"{d_x + d_h} × {d_h} = {(d_x + d_h) * d_h:,} weights + {d_h} "
-        f"biases = {_layer_params(d_x, d_h):,} params",
+        f"{d_x + d_h} × {d_h} = {(d_x + d_h) * d_h:,} weights + "
+        f"{d_h if use_bias else 'no'} biases = "
+        f"{_layer_params(d_x, d_h, int(use_bias)):,} params",
         fontsize=9,
     )
     _note(
@@ -498,7 +496,7 @@ def _table(ax, rows, widths):
 # ---------------------------------------------------------------- figures
 
 
-def rnn_cell(d_x: int, d_h: int) -> Figure:
+def rnn_cell(d_x: int, d_h: int, *, use_bias: bool = True) -> Figure:
     """The simple RNN cell: one tanh layer on x_t joined to h_{t-1}.
 
     Left, the cell; right, its layer as neurons, with the number of inputs
@@ -508,6 +506,7 @@ def rnn_cell(d_x: int, d_h: int) -> Figure:
     Args:
         d_x: int. Input features per step.
         d_h: int. Units (neurons, size of h_t).
+        use_bias: bool, default True. Whether the layer has biases.
 
     Returns:
         A `matplotlib.figure.Figure`.
@@ -523,7 +522,7 @@ def rnn_cell(d_x: int, d_h: int) -> Figure:
     cell = _new_axes(figure, [0.01, 0.03, 0.5, 0.85], (-2.8, 10.2), (-2, 7))
     _draw_rnn(cell, d_x, d_h)
     layer = _new_axes(figure, [0.52, 0.03, 0.47, 0.85], (0, 10), (0, 9.2))
-    _draw_layer(layer, d_x, d_h)
+    _draw_layer(layer, d_x, d_h, use_bias)
     return figure
 
 
@@ -565,17 +564,19 @@ def lstm_gates(d_x: int, d_h: int, openness: dict | None = None) -> Figure:
     return figure
 
 
-def lstm_dimensions(d_x: int, d_h: int) -> Figure:
+def lstm_dimensions(d_x: int, d_h: int, *, use_bias: bool = True) -> Figure:
     """The sizes inside an LSTM cell: each of its four layers' mapping.
 
     Every layer maps x_t joined to h_{t-1} (D_x + D_h numbers) to D_h, with
     a (D_x + D_h) x D_h weight matrix and D_h biases; the point-wise
     operators keep D_h. The total, 4 ((D_x + D_h) D_h + D_h), is Keras's
-    `count_params()` of `LSTM(d_h)` on `d_x` features.
+    `count_params()` of `LSTM(d_h)` on `d_x` features (without the D_h
+    terms when `use_bias=False`).
 
     Args:
         d_x: int. Input features per step.
         d_h: int. Units.
+        use_bias: bool, default True. Whether the layers have biases.
 
     Returns:
         A `matplotlib.figure.Figure`.
@@ -585,10 +586,10 @@ def lstm_dimensions(d_x: int, d_h: int) -> Figure:
     ax = _new_axes(figure, [0.01, 0.36, 0.98, 0.56], *_CELL_LIMITS)
     _draw_lstm(ax, d_x, d_h, {}, sizes=True)
     inputs, weights = d_x + d_h, (d_x + d_h) * d_h
-    params = _layer_params(d_x, d_h)
+    params = _layer_params(d_x, d_h, int(use_bias))
     layer_row = [
         f"{inputs} × {d_h} = {weights:,}",
-        str(d_h),
+        str(d_h) if use_bias else "none",
         f"{params:,}",
         f"({inputs}, 1) → ({d_h}, 1)",
     ]
@@ -602,7 +603,7 @@ def lstm_dimensions(d_x: int, d_h: int) -> Figure:
             "total",
             f"4 × {params:,}",
             "",
-            f"{_lstm_params(d_x, d_h):,}",
+            f"{4 * params:,}",
             "= Keras count_params()",
         ],
     ]
@@ -617,6 +618,9 @@ def lstm_vs_gru(
     d_h: int,
     lstm_openness: dict | None = None,
     gru_openness: dict | None = None,
+    *,
+    use_bias: bool = True,
+    reset_after: bool = True,
 ) -> Figure:
     """LSTM and GRU cells side by side, with their parameter counts.
 
@@ -632,6 +636,10 @@ def lstm_vs_gru(
             `"forget"`, `"output"`) -> mean value in [0, 1], as in
             `lstm_gates`.
         gru_openness: the same for the GRU (`"update"`, `"reset"`).
+        use_bias: bool, default True. Whether both cells have biases.
+        reset_after: bool, default True (Keras's default). The GRU applies
+            its reset gate after the recurrent matmul, with a second bias
+            vector per layer.
 
     Returns:
         A `matplotlib.figure.Figure`.
@@ -643,7 +651,8 @@ def lstm_vs_gru(
     gru_openness = _check_openness(
         gru_openness, _KINDS["GRU"][1], "gru_openness"
     )
-    lstm, gru = _lstm_params(d_x, d_h), _gru_params(d_x, d_h)
+    lstm = 4 * _layer_params(d_x, d_h, int(use_bias))
+    gru = 3 * _layer_params(d_x, d_h, _gru_biases(use_bias, reset_after))
     figure = _figure(16, 6.2, f"LSTM and GRU cells, D_x = {d_x}, D_h = {d_h}")
     left = _new_axes(figure, [0.0, 0.2, 0.46, 0.66], *_CELL_LIMITS)
     _draw_lstm(left, d_x, d_h, lstm_openness, sizes=False)
@@ -664,8 +673,13 @@ def lstm_vs_gru(
         "it keeps update × $h_{t-1}$ and lets in (1 − update) × candidate."
         "\nIt has no output gate (its state is its output); its reset gate "
         "scales $h_{t-1}$ before the candidate layer.\nParameters as Keras "
-        "counts them: with biases; GRU with reset_after=True (two bias "
-        "vectors per layer).",
+        f"counts them, {'with' if use_bias else 'without'} biases"
+        + (
+            f"; GRU with reset_after={reset_after} "
+            f"({_gru_biases(use_bias, reset_after)} bias vectors per layer)."
+            if use_bias
+            else "."
+        ),
         ha="center",
         fontsize=9,
         color=_INK,
@@ -727,6 +741,17 @@ def _sizes(layer, d_x, d_h):
     return kind, layer.cell.kernel.shape[0], layer.cell.units
 
 
+def _bias_options(layer):
+    """The keyword arguments that make the parameter counts the layer's."""
+    if layer is None:
+        return {}, {}
+    options = {"use_bias": bool(layer.cell.use_bias)}
+    versus = dict(options)
+    if hasattr(layer.cell, "reset_after"):
+        versus["reset_after"] = bool(layer.cell.reset_after)
+    return options, versus
+
+
 def draw(
     layer=None,
     *,
@@ -739,7 +764,9 @@ def draw(
 
     Args:
         layer: a built `LSTM`, `GRU` or `SimpleRNN` layer, stock Keras or
-            keras-gates: D_x is its input features, D_h its units.
+            keras-gates: D_x is its input features, D_h its units, and the
+            parameter counts follow its `use_bias` (and a GRU's
+            `reset_after`).
         d_x, d_h: ints, the sizes, instead of `layer`.
         openness: optional dict, sigmoid gate name -> mean value in [0, 1]
             (as from `mean_openness`), colouring the figures that show
@@ -769,11 +796,12 @@ def draw(
         )
     lstm = {g: v for g, v in openness.items() if g in _KINDS["LSTM"][1]}
     gru = {g: v for g, v in openness.items() if g in _KINDS["GRU"][1]}
+    bias, versus = _bias_options(layer)
     makers = {
-        "rnn_cell": lambda: rnn_cell(d_x, d_h),
+        "rnn_cell": lambda: rnn_cell(d_x, d_h, **bias),
         "lstm_gates": lambda: lstm_gates(d_x, d_h, lstm),
-        "lstm_dimensions": lambda: lstm_dimensions(d_x, d_h),
-        "lstm_vs_gru": lambda: lstm_vs_gru(d_x, d_h, lstm, gru),
+        "lstm_dimensions": lambda: lstm_dimensions(d_x, d_h, **bias),
+        "lstm_vs_gru": lambda: lstm_vs_gru(d_x, d_h, lstm, gru, **versus),
     }
     return {name: makers[name]() for name in names}
 

@@ -19,8 +19,8 @@ SIZES = ((3, 5), (10, 32))  # (D_x, D_h)
 FIGURES_OF_LSTM = ("lstm_gates", "lstm_dimensions", "lstm_vs_gru")
 
 
-def built(kind, d_x, d_h, module=keras.layers):
-    layer = getattr(module, kind)(d_h)
+def built(kind, d_x, d_h, module=keras.layers, **kwargs):
+    layer = getattr(module, kind)(d_h, **kwargs)
     layer.build((None, None, d_x))
     return layer
 
@@ -101,7 +101,32 @@ def test_lstm_vs_gru_counts_match_keras(d_x, d_h, module):
     ) in strings
 
 
-def test_sizes_instead_of_a_layer():
+@pytest.mark.parametrize(
+    "kind, kwargs",
+    [
+        ("SimpleRNN", {"use_bias": False}),
+        ("LSTM", {"use_bias": False}),
+        ("GRU", {"use_bias": False}),
+        ("GRU", {"reset_after": False}),
+    ],
+)
+def test_counts_follow_the_layers_bias_options(kind, kwargs):
+    layer = built(kind, 3, 5, **kwargs)
+    count = layer.count_params()
+    strings = "\n".join(
+        text
+        for figure in figures.draw(
+            layer, names=figures.shown_by(layer)
+        ).values()
+        for text in texts(figure)
+    )
+    if kind == "SimpleRNN":
+        assert f"weights + no biases = {count:,} params" in strings
+    elif kind == "LSTM":
+        assert f"LSTM: 4 layers, {count:,} params" in strings
+        assert "\n".join(["total", "4 × 40", "", f"{count:,}"]) in strings
+    else:
+        assert f"GRU: 3 layers, {count:,} params" in strings
     drawn = figures.draw(d_x=np.int64(4), d_h=6)
     assert list(drawn) == list(figures.FIGURES)
     for figure in drawn.values():

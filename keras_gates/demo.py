@@ -106,7 +106,7 @@ def run(settings, text=None, out=print):
     results = {}
     for cell in settings.cells:
         model = build(cell, len(corpus.chars), settings)
-        out(f"\n== {cell.upper()}({settings.units}) ==")
+        out(f"\n== {CELLS[cell].__name__}({settings.units}) ==")
         history = model.fit(
             x_train,
             y_train,
@@ -149,7 +149,7 @@ def _report(model, cell, x, logdir, out):
     (record,) = GateProbe(model).run(x)
     out(f"\nGates on {len(x)} validation sequences:\n")
     out(saturation_table([record]))
-    out(f"Dimensions inside the {cell.upper()} cell:\n")
+    out(f"Dimensions inside the {CELLS[cell].__name__} cell:\n")
     out(describe(model).to_markdown())
     drawn = figures.draw(
         model.get_layer(cell),

@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_gates import demo, figures
 from keras_gates.callbacks import GateMonitor
-from keras_gates.describe import describe, recurrent_layers
+from keras_gates.describe import describe, no_recurrent_layer, recurrent_layers
 from keras_gates.probe import GateProbe
 from keras_gates.report import saturation_table
 
@@ -267,9 +267,7 @@ def _figures(args, parser):
             name: figures.draw(layer) for name, layer in recurrent_layers(model)
         }
         if not drawn:
-            raise ValueError(
-                f"{args.model} has no LSTM, GRU or SimpleRNN layer"
-            )
+            raise no_recurrent_layer("figures", model)
     for name, figs in drawn.items():
         for path in figures.save(figs, args.out / name, args.format):
             print(path)
@@ -278,7 +276,7 @@ def _figures(args, parser):
 def _inspect(args, parser):
     model = _load_model(args.model)
     x = _load_data(args.data, model)[: args.max_samples]
-    records = GateProbe(model, args.layers).run(x)
+    records = GateProbe(model, args.layers, "inspect").run(x)
     print(f"Gates of {args.model} on {len(x)} sequences of {args.data}:\n")
     print(saturation_table(records))
     print(describe(model).to_markdown(), end="")

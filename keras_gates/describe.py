@@ -13,6 +13,8 @@ import math
 
 import keras
 
+from keras_gates.layers.cell import GateCell
+
 # For each Keras cell: its neural-network layers (name, activation
 # attribute) in kernel column order, and its point-wise operators.
 _STRUCTURE = {
@@ -126,19 +128,46 @@ class Description:
         return header + "\n".join(lines + totals) + "\n"
 
 
+def readable(layer):
+    """Whether keras-gates can read `layer`'s gates and sizes.
+
+    True for an RNN layer (stock LSTM/GRU/SimpleRNN, a keras-gates layer or a
+    plain `keras.layers.RNN`) whose cell is Keras's own LSTMCell, GRUCell or
+    SimpleRNNCell or a keras-gates cell. A subclass of a Keras cell may
+    compute something else, and `StackedRNNCells` runs several cells in one
+    loop, so neither is read.
+    """
+    return isinstance(layer, keras.layers.RNN) and (
+        type(layer.cell) in _STRUCTURE or isinstance(layer.cell, GateCell)
+    )
+
+
+def no_recurrent_layer(where, obj):
+    """The ValueError for a model or layer with no readable RNN layer."""
+    return ValueError(
+        f"{where}: found no LSTM, GRU or SimpleRNN layer in "
+        f"{type(obj).__name__} '{getattr(obj, 'name', obj)}' (keras-gates "
+        "reads RNN layers whose cell is Keras's LSTMCell, GRUCell or "
+        "SimpleRNNCell or a keras-gates cell; custom cell classes and "
+        "StackedRNNCells are not read)."
+    )
+
+
 def recurrent_layers(obj):
-    """Every recurrent layer in a layer or model, depth first.
+    """Every readable recurrent layer in a layer or model, depth first.
 
     Yields `(name, layer)`; the two halves of a `Bidirectional` come out as
     `<name>/forward` and `<name>/backward`.
     """
     if isinstance(obj, keras.layers.Bidirectional):
-        yield f"{obj.name}/forward", obj.forward_layer
-        yield f"{obj.name}/backward", obj.backward_layer
-    elif isinstance(obj, keras.layers.RNN):
-        if type(obj.cell) in _STRUCTURE or isinstance(
-            obj.cell, tuple(_STRUCTURE)
+        for half, layer in (
+            ("forward", obj.forward_layer),
+            ("backward", obj.backward_layer),
         ):
+            if readable(layer):
+                yield f"{obj.name}/{half}", layer
+    elif isinstance(obj, keras.layers.RNN):
+        if readable(obj):
             yield obj.name, obj
     elif hasattr(obj, "layers"):
         for layer in obj.layers:
@@ -206,11 +235,7 @@ def describe(layer_or_model):
     """
     found = list(recurrent_layers(layer_or_model))
     if not found:
-        raise ValueError(
-            "describe: found no LSTM, GRU or SimpleRNN layer in "
-            f"{type(layer_or_model).__name__} "
-            f"'{getattr(layer_or_model, 'name', layer_or_model)}'."
-        )
+        raise no_recurrent_layer("describe", layer_or_model)
     rows = [
         row for name, layer in found for row in _describe_layer(name, layer)
     ]

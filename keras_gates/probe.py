@@ -11,7 +11,7 @@ layers are only listened to while the probe runs (`listen`, `restore_call`).
 import keras
 from keras import ops
 
-from keras_gates.describe import recurrent_layers
+from keras_gates.describe import no_recurrent_layer, recurrent_layers
 from keras_gates.layers import GRU, LSTM, SimpleRNN
 from keras_gates.layers.base import GatedRNN
 
@@ -31,7 +31,7 @@ def twin_of(layer, always=False):
     if isinstance(layer, GatedRNN) and not always:
         return None
     config = {
-        **layer.get_config(),
+        **twin_config(layer),
         "return_gates": True,
         "stateful": False,
         "name": f"{layer.name}_gates",
@@ -42,6 +42,21 @@ def twin_of(layer, always=False):
         # Plain attributes: the twin must not track them as its own.
         object.__setattr__(twin.cell, name, getattr(layer.cell, name))
     return twin
+
+
+def twin_config(layer):
+    """The config of a keras-gates layer computing what `layer` computes.
+
+    A stock LSTM/GRU/SimpleRNN's config is already one; a plain
+    `keras.layers.RNN` around a cell has its cell's arguments merged in.
+    """
+    config = layer.get_config()
+    if config.pop("cell", None) is not None:
+        cell = layer.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell.pop(key, None)
+        config.update(cell)
+    return config
 
 
 def restore_call(layer, call):
@@ -141,15 +156,13 @@ class GateProbe:
         model: a built Keras model or layer.
         layers: optional list of layer names to keep (as named by
             `keras_gates.describe`); default all.
+        owner: who asks, named in errors.
     """
 
-    def __init__(self, model, layers=None):
+    def __init__(self, model, layers=None, owner="gates"):
         found = list(recurrent_layers(model))
         if not found:
-            raise ValueError(
-                f"{type(model).__name__} '{model.name}' has no LSTM, GRU or "
-                "SimpleRNN layer (stock or keras-gates) to take gates from."
-            )
+            raise no_recurrent_layer(owner, model)
         if layers is not None:
             unknown = set(layers) - {name for name, _ in found}
             if unknown:

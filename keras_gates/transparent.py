@@ -2,16 +2,15 @@
 
 import keras
 
+from keras_gates.describe import readable
 from keras_gates.layers.base import GatedRNN
-from keras_gates.probe import twin_class_of
-
-_STOCK = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
+from keras_gates.probe import twin_class_of, twin_config
 
 
 def _replace(layer):
     """The clone of `layer`, keras-gates for stock recurrent layers."""
-    if isinstance(layer, _STOCK) and not isinstance(layer, GatedRNN):
-        return twin_class_of(layer).from_config(layer.get_config())
+    if readable(layer) and not isinstance(layer, GatedRNN):
+        return twin_class_of(layer).from_config(twin_config(layer))
     if isinstance(layer, keras.layers.Bidirectional):
         return keras.layers.Bidirectional(
             _replace(layer.forward_layer),
@@ -25,9 +24,10 @@ def _replace(layer):
 def transparent(model):
     """A copy of `model` whose stock LSTM/GRU/SimpleRNN are keras-gates ones.
 
-    Same architecture, same weights, same outputs; stock recurrent layers,
-    also inside `Bidirectional` and nested Functional or Sequential models,
-    become their keras-gates equivalents (with `return_gates=False`, so the
+    Same architecture, same weights, same outputs; stock recurrent layers
+    (and plain `keras.layers.RNN` layers around a Keras LSTM, GRU or
+    SimpleRNN cell), also inside `Bidirectional` and nested Functional or
+    Sequential models, become their keras-gates equivalents (with `return_gates=False`, so the
     outputs keep their structure). Use `keras_gates.gates` on the result, or
     on the original model, to read the gates.
 

@@ -68,3 +68,63 @@ def test_gates_of_the_copy_match_numpy_and_the_original():
 def test_bad_input():
     with pytest.raises(ValueError, match="Functional or Sequential"):
         keras_gates.transparent(keras.layers.LSTM(3))
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "SimpleRNN"])
+def test_plain_rnn_around_a_keras_cell_is_read_and_replaced(name):
+    spec = CellSpec(name)
+    model = keras.Sequential(
+        [
+            keras.Input((6, 3)),
+            keras.layers.Masking(),
+            keras.layers.Bidirectional(
+                keras.layers.RNN(spec.stock_cell_class(4)), name="bi"
+            ),
+        ]
+    )
+    x = data()
+    clear = keras_gates.transparent(model)
+    for half in (
+        clear.layers[-1].forward_layer,
+        clear.layers[-1].backward_layer,
+    ):
+        assert isinstance(half, spec.gates_class)
+    assert_close(clear(x), model(x))
+    found = keras_gates.gates(model, x)
+    assert sorted(found) == ["bi/backward", "bi/forward"]
+    mask = np.any(x != 0.0, axis=-1)
+    for half, backwards in (("forward", False), ("backward", True)):
+        weights = getattr(model.layers[-1], f"{half}_layer").get_weights()
+        _, expected = numpy_rnn(spec, weights, x, mask, backwards)
+        for gate, values in expected.items():
+            assert_close(found[f"bi/{half}"][gate], values, atol=1e-5)
+    rows = keras_gates.describe(model).rows
+    assert sum(r.params for r in rows) == model.layers[-1].count_params()
+
+
+@keras.saving.register_keras_serializable("keras_gates_tests")
+class CustomCell(keras.layers.LSTMCell):
+    """A user's cell: may compute anything, so keras-gates must not guess."""
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        lambda: CustomCell(4),
+        lambda: [keras.layers.LSTMCell(4), keras.layers.GRUCell(3)],
+    ],
+    ids=["custom-cell", "stacked-cells"],
+)
+def test_cells_it_cannot_read_are_left_alone_with_a_clear_error(cell):
+    rnn = keras.layers.RNN(cell(), name="mine")
+    model = keras.Sequential([keras.Input((6, 3)), rnn])
+    x = data()
+    clear = keras_gates.transparent(model)
+    assert type(clear.layers[0]) is keras.layers.RNN
+    assert_close(clear(x), model(x))
+    for read in (
+        lambda: keras_gates.gates(model, x),
+        lambda: keras_gates.describe(model),
+    ):
+        with pytest.raises(ValueError, match="StackedRNNCells are not read"):
+            read()

@@ -186,7 +186,7 @@ class GateMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._check_log_dir()
-        self._probe = GateProbe(self.model, self.layers)
+        self._probe = GateProbe(self.model, self.layers, "GateMonitor")
         self._noted = set()
         self._figures_due = self.figures
         if self.probe_data is not None:

@@ -197,8 +197,22 @@ class GateProbe:
         return records
 
     def run(self, x):
-        """Run the model on `x`; returns a list of `LayerGates`."""
-        records = self._forward(x)
+        """Run the model on `x`; returns a list of `LayerGates`.
+
+        The states of stateful recurrent layers are put back afterwards:
+        looking at the gates does not move a stateful model along.
+        """
+        kept = [
+            (state, ops.copy(state))
+            for layer in self.model._flatten_layers()
+            if isinstance(layer, keras.layers.RNN) and layer.stateful
+            for state in layer.states or ()
+        ]
+        try:
+            records = self._forward(x)
+        finally:
+            for state, value in kept:
+                state.assign(value)
         result = []
         for name, layer in self.layers:
             gates, valid = records[name]

@@ -27,9 +27,10 @@ def transparent(model):
     Same architecture, same weights, same outputs; stock recurrent layers
     (and plain `keras.layers.RNN` layers around a Keras LSTM, GRU or
     SimpleRNN cell), also inside `Bidirectional` and nested Functional or
-    Sequential models, become their keras-gates equivalents (with `return_gates=False`, so the
-    outputs keep their structure). Use `keras_gates.gates` on the result, or
-    on the original model, to read the gates.
+    Sequential models, become their keras-gates equivalents (with
+    `return_gates=False`, so the outputs keep their structure). Use
+    `keras_gates.gates` on the result, or on the original model, to read
+    the gates.
 
     Args:
         model: a built Functional or Sequential Keras model.

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import CellSpec, assert_close
+from keras import ops
 from reference import numpy_rnn
 
 import keras_gates
@@ -128,3 +129,24 @@ def test_cells_it_cannot_read_are_left_alone_with_a_clear_error(cell):
     ):
         with pytest.raises(ValueError, match="StackedRNNCells are not read"):
             read()
+
+
+def test_gates_of_a_stateful_model_start_from_its_state_and_keep_it():
+    model = keras.Sequential(
+        [
+            keras.Input((6, 3), batch_size=4),
+            keras.layers.GRU(5, stateful=True, name="g"),
+        ]
+    )
+    x = data()
+    model(x)
+    layer = model.get_layer("g")
+    state = ops.convert_to_numpy(layer.states[0])
+    assert np.abs(state).max() > 0.0
+    found = keras_gates.gates(model, x)["g"]
+    assert_close(ops.convert_to_numpy(layer.states[0]), state, atol=0.0)
+    _, expected = numpy_rnn(
+        CellSpec("GRU"), layer.get_weights(), x, states=[state]
+    )
+    for gate, values in expected.items():
+        assert_close(found[gate], values, atol=1e-5)

@@ -22,13 +22,12 @@ _TWINS = (
 )
 
 
-def twin_of(layer, always=False):
-    """A built keras-gates twin sharing a layer's variables.
+def twin_of(layer):
+    """A built keras-gates twin sharing a stock layer's variables.
 
-    None for a keras-gates layer, which gives its gates itself, unless
-    `always` (to run the gates on part of a batch only).
+    None for a keras-gates layer, which gives its gates itself.
     """
-    if isinstance(layer, GatedRNN) and not always:
+    if isinstance(layer, GatedRNN):
         return None
     config = {
         **twin_config(layer),
@@ -67,17 +66,41 @@ def restore_call(layer, call):
         layer.call = call
 
 
+def _own_gates(layer, call, sequences, kwargs, rows):
+    """Run a keras-gates layer's `call` with its gates on.
+
+    Returns `(the call's usual result, gates)`; with `rows`, the gates of
+    the first `rows` sequences only.
+    """
+    wanted = layer.return_gates
+    layer.return_gates = True
+    # A layer that returns its gates anyway must return all of them.
+    layer._gate_rows = None if wanted else rows
+    try:
+        result = call(sequences, **kwargs)
+    finally:
+        layer.return_gates, layer._gate_rows = wanted, None
+    gates = result[-1]
+    if wanted:
+        if rows is not None:
+            gates = {name: g[:rows] for name, g in gates.items()}
+        return result, gates
+    result = result[:-1]
+    return (result[0] if len(result) == 1 else result), gates
+
+
 def listen(layer, twin, on_gates, wants_gates=lambda training: True, rows=None):
     """Replace `layer.call` so that `on_gates(gates, valid, training)` sees
     the gates of every call where `wants_gates(training)`.
 
     `twin` is `twin_of(layer)`, made beforehand (outside any compiled
-    function: it creates variables). With `rows`, the twin (then required)
-    computes the gates of the first `rows` sequences of each batch only.
-    `valid` is a bool (batch, time) tensor, False at masked steps, in the
-    order the layer processed the steps (like the gates). Returns the
-    previous instance `call` attribute (None if there was none), to give to
-    `restore_call`.
+    function: it creates variables). With `rows`, only the gates of the
+    first `rows` sequences of each batch are computed: by a keras-gates
+    layer inside its own loop, without a gradient (for statistics), or by
+    the twin on those sequences. `valid` is a bool (batch, time) tensor,
+    False at masked steps, in the order the layer processed the steps (like
+    the gates). Returns the previous instance `call` attribute (None if
+    there was none), to give to `restore_call`.
     """
     previous = layer.__dict__.get("call")
     original = layer.call
@@ -90,26 +113,16 @@ def listen(layer, twin, on_gates, wants_gates=lambda training: True, rows=None):
             return original(sequences, **kwargs)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if rows is not None:
+        if twin is None:
+            result, gates = _own_gates(layer, original, sequences, kwargs, rows)
+        else:
             result = original(sequences, **kwargs)
+        if rows is not None:
             sequences = sequences[:rows]
             mask = None if mask is None else mask[:rows]
             if initial_state is not None:
                 initial_state = [s[:rows] for s in initial_state]
-            gates = twin(sequences, initial_state=initial_state, mask=mask)[-1]
-        elif twin is None:
-            wanted = layer.return_gates
-            layer.return_gates = True
-            try:
-                result = original(sequences, **kwargs)
-            finally:
-                layer.return_gates = wanted
-            gates = result[-1]
-            if not wanted:
-                result = result[:-1]
-                result = result[0] if len(result) == 1 else result
-        else:
-            result = original(sequences, **kwargs)
+        if twin is not None:
             gates = twin(sequences, initial_state=initial_state, mask=mask)[-1]
         valid = (
             ops.ones(ops.shape(sequences)[:2], "bool")

@@ -41,17 +41,25 @@ def build(cell, steps, features, units, jit):
     return model
 
 
-class EpochClock(keras.callbacks.Callback):
-    """Seconds between consecutive epoch ends (put it last)."""
+class Clock(keras.callbacks.Callback):
+    """Seconds between consecutive epoch ends, and of each training step
+    after the first epoch (put it last)."""
 
     def __init__(self):
         super().__init__()
-        self.last, self.durations = None, []
+        self.last, self.epochs, self.steps = None, [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.step_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.last is not None:
+            self.steps.append(time.perf_counter() - self.step_start)
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         if self.last is not None:
-            self.durations.append(now - self.last)
+            self.epochs.append(now - self.last)
         self.last = now
 
 
@@ -87,11 +95,11 @@ def main(argv=None):
         ],
     }
     jit = args.jit == "on"
-    times = {mode: [] for mode in modes}
+    times = {mode: ([], []) for mode in modes}
     for _ in range(args.rounds):
         for mode, callbacks in modes.items():
             model = build(args.cell, args.steps, args.features, args.units, jit)
-            clock = EpochClock()
+            clock = Clock()
             model.fit(
                 x,
                 y,
@@ -100,20 +108,24 @@ def main(argv=None):
                 verbose=0,
                 callbacks=[*callbacks(), clock],
             )
-            times[mode].extend(clock.durations)
+            times[mode][0].extend(clock.epochs)
+            times[mode][1].extend(clock.steps)
     print(
         f"# {args.cell.upper()} x2, {shape}, units {args.units}, batch 64, "
         f"XLA {args.jit}, {os.cpu_count()} CPU cores; seconds per epoch, "
         f"median over epochs 2-{args.epochs} of {args.rounds} fits each"
     )
-    print("| fit | s / epoch | ratio to plain fit |")
-    print("|---|---:|---:|")
-    base = statistics.median(times["plain fit"])
+    print("| fit | s / epoch | ratio | ms / training step | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    epoch_base, step_base = map(statistics.median, times["plain fit"])
     result = {}
-    for mode, values in times.items():
-        median = statistics.median(values)
-        result[mode] = median / base
-        print(f"| {mode} | {median:.3f} | {median / base:.2f}x |")
+    for mode, (epochs, steps) in times.items():
+        epoch, step = statistics.median(epochs), 1e3 * statistics.median(steps)
+        result[mode] = epoch / epoch_base
+        print(
+            f"| {mode} | {epoch:.3f} | {epoch / epoch_base:.2f}x | "
+            f"{step:.1f} | {step / (1e3 * step_base):.2f}x |"
+        )
     return result
 
 

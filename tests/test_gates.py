@@ -60,6 +60,40 @@ def test_gates_match_numpy(cell, go_backwards, padding, with_initial_state):
         assert keras.backend.standardize_dtype(gates[name].dtype) == "float32"
 
 
+@pytest.mark.parametrize("returns_gates", [False, True], ids=["", "gates"])
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["", "seq"])
+def test_gates_of_the_first_rows_for_training_statistics(
+    cell, return_sequences, returns_gates
+):
+    # What GateMonitor(track_training=True) listens to: the gates of the
+    # first rows of a batch, taken from the layer's own loop, while the
+    # layer returns what it always returns.
+    from keras_gates.probe import listen, restore_call
+
+    layer = _gated_layer(
+        cell, go_backwards=True, return_sequences=return_sequences
+    )
+    layer.return_gates = returns_gates
+    x, mask = random_inputs(SHAPE), make_mask("holes")
+    plain = layer(x, mask=mask)
+    seen = []
+    previous = listen(
+        layer, None, lambda *args: seen.append(args), rows=BATCH - 1
+    )
+    try:
+        listened = layer(x, mask=mask, training=True)
+    finally:
+        restore_call(layer, previous)
+    assert_close(listened, plain, atol=0.0)
+    ((gates, valid, training),) = seen
+    assert training
+    _, expected = numpy_rnn(
+        cell, layer.get_weights(), x[:-1], mask[:-1], go_backwards=True
+    )
+    assert_close(gates, expected)
+    np.testing.assert_array_equal(to_numpy(valid), mask[:-1, ::-1])
+
+
 def test_gates_without_bias_match_numpy(cell):
     layer = _gated_layer(cell, use_bias=False, go_backwards=True)
     assert len(layer.get_weights()) == 2

@@ -1,8 +1,9 @@
 """Gate statistics over every training batch, accumulated on the device.
 
 While `fit` runs, each recurrent layer's `call` is wrapped so that, in
-training, the gates of the first `rows` sequences of every batch, computed
-by a keras-gates twin that reads the layer's very variables, update
+training, the gates of the first `rows` sequences of every batch (from a
+keras-gates layer's own loop, or from a keras-gates twin that reads a stock
+layer's very variables) update
 fixed-bin histograms and saturation counters held in non-trainable
 variables. (A subset: writing every gate of every sequence costs as much
 as the layer's own forward pass; see the README.) The
@@ -32,13 +33,19 @@ def _counter(shape, strategy):
 
 
 class GateAccumulator:
-    """Counters for the gates of one recurrent layer."""
+    """Counters for the gates of one recurrent layer.
+
+    The gates of a batch are stacked, so that each update is a handful of
+    tensor ops for the whole layer rather than a handful per gate (on a CPU
+    the ops' fixed cost, not their size, is what a training step pays).
+    """
 
     def __init__(
         self, name, layer, strategy, bins, left, right, cell_range, rows
     ):
         self.name, self.layer = name, layer
         cell_class = twin_class_of(layer).cell_class
+        self.gate_names = cell_class.gate_names
         self.sigmoid_gates = cell_class.sigmoid_gates
         self.bins, self.left, self.right = bins, left, right
         self.ranges = {
@@ -47,71 +54,75 @@ class GateAccumulator:
             else (-cell_range, cell_range)
             if gate == "cell"
             else (-1.0, 1.0)
-            for gate in cell_class.gate_names
+            for gate in self.gate_names
         }
-        units = layer.cell.units
+        low, high = np.array([self.ranges[g] for g in self.gate_names]).T
+        # Shaped to broadcast against the stacked (gate, batch, time, units).
+        self._low = low.astype("float32").reshape(-1, 1, 1, 1)
+        self._scale = (
+            (bins / (high - low)).astype("float32").reshape(-1, 1, 1, 1)
+        )
+        self._offset = (bins * np.arange(len(low), dtype="int32")).reshape(
+            -1, 1, 1, 1
+        )
+        count, units = len(self.gate_names), layer.cell.units
         self.counters = {
-            gate: {
-                "histogram": _counter((bins,), strategy),
-                "below": _counter((units,), strategy),
-                "above": _counter((units,), strategy),
-                "count": _counter((units,), strategy),
-                "sum": _counter((), strategy),
-                "nonfinite": _counter((), strategy),
-            }
-            for gate in cell_class.gate_names
+            "histogram": _counter((count, bins), strategy),
+            "below": _counter((count, units), strategy),
+            "above": _counter((count, units), strategy),
+            "count": _counter((count, units), strategy),
+            "sum": _counter((count,), strategy),
+            "nonfinite": _counter((count,), strategy),
         }
         self.rows = rows
-        self._twin = twin_of(layer, always=True)
+        self._twin = twin_of(layer)
         self._previous = None
 
     def reset(self):
-        for counters in self.counters.values():
-            for variable in counters.values():
-                variable.assign(ops.zeros(variable.shape))
+        for variable in self.counters.values():
+            variable.assign(ops.zeros(variable.shape))
 
     def update(self, gates, valid):
         """Add a batch: gates (batch, time, units), valid (batch, time)."""
-        weight = ops.expand_dims(ops.cast(valid, "float32"), -1)
-        for gate, values in gates.items():
-            values = ops.stop_gradient(ops.cast(values, "float32"))
-            low, high = self.ranges[gate]
-            finite = ops.isfinite(values)
-            counted = weight * ops.cast(finite, "float32")
-            values = ops.where(finite, values, low)
-            index = ops.floor((values - low) * (self.bins / (high - low)))
-            index = ops.cast(ops.clip(index, 0, self.bins - 1), "int32")
-            c = self.counters[gate]
-            c["histogram"].assign_add(
+        values = ops.stack([gates[g] for g in self.gate_names])
+        values = ops.stop_gradient(ops.cast(values, "float32"))
+        weight = ops.cast(valid, "float32")[None, :, :, None]
+        finite = ops.isfinite(values)
+        counted = weight * ops.cast(finite, "float32")
+        values = ops.where(finite, values, self._low)
+        index = ops.floor((values - self._low) * self._scale)
+        index = ops.cast(ops.clip(index, 0, self.bins - 1), "int32")
+        c = self.counters
+        c["histogram"].assign_add(
+            ops.reshape(
                 ops.segment_sum(
                     ops.reshape(counted, (-1,)),
-                    ops.reshape(index, (-1,)),
-                    num_segments=self.bins,
-                )
+                    ops.reshape(index + self._offset, (-1,)),
+                    num_segments=len(self.gate_names) * self.bins,
+                ),
+                c["histogram"].shape,
             )
-            c["below"].assign_add(
-                ops.sum(
-                    counted * ops.cast(values < self.left, "float32"),
-                    axis=(0, 1),
-                )
+        )
+        for name, side in (
+            ("below", values < self.left),
+            ("above", values > self.right),
+        ):
+            c[name].assign_add(
+                ops.sum(counted * ops.cast(side, "float32"), axis=(1, 2))
             )
-            c["above"].assign_add(
-                ops.sum(
-                    counted * ops.cast(values > self.right, "float32"),
-                    axis=(0, 1),
-                )
-            )
-            c["count"].assign_add(ops.sum(counted, axis=(0, 1)))
-            c["sum"].assign_add(ops.sum(counted * values))
-            c["nonfinite"].assign_add(
-                ops.sum(weight) * values.shape[-1] - ops.sum(counted)
-            )
+        c["count"].assign_add(ops.sum(counted, axis=(1, 2)))
+        c["sum"].assign_add(ops.sum(counted * values, axis=(1, 2, 3)))
+        c["nonfinite"].assign_add(
+            ops.sum(weight) * values.shape[-1]
+            - ops.sum(counted, axis=(1, 2, 3))
+        )
 
     def read(self):
         """The counters as NumPy arrays: {gate: {counter: array}}."""
+        values = {k: ops.convert_to_numpy(v) for k, v in self.counters.items()}
         return {
-            gate: {k: ops.convert_to_numpy(v) for k, v in counters.items()}
-            for gate, counters in self.counters.items()
+            gate: {k: v[i] for k, v in values.items()}
+            for i, gate in enumerate(self.gate_names)
         }
 
     def start(self):

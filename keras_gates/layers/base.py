@@ -44,6 +44,10 @@ class GatedRNN(keras.layers.RNN):
 
     cell_class = None
     cell_name = None
+    # Set only while `keras_gates.probe.listen` runs the layer for training
+    # statistics: with `return_gates`, the gates of the first `_gate_rows`
+    # sequences alone, written inside the loop, without a gradient.
+    _gate_rows = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -197,11 +201,20 @@ class GatedRNN(keras.layers.RNN):
         xs = [projected if hoist else time_major]
         if mask is not None:
             xs.append(mask)
-        # Written per step: the states after masking (all of them for the
-        # gates, the hidden state alone for the output sequence) and the
-        # gate activations packed in one tensor.
-        n_states = len(states) if self.return_gates else self.return_sequences
+        # Written per step: the hidden state for the output sequence, the
+        # states after masking for the gates (these include the hidden
+        # state unless only some rows are kept), and the gate activations
+        # packed in one tensor.
+        rows = self._gate_rows if self.return_gates else None
+        gate_states = len(states) if self.return_gates else 0
+        sequence = int(
+            self.return_sequences and not (gate_states and rows is None)
+        )
         pack = self.return_gates and cell.activation_count > 0
+
+        def kept(tensor):
+            # Rows kept for statistics need no gradient (see `loop.detach`).
+            return tensor if rows is None else detach(tensor[:rows])
 
         def step(carry, x_t):
             z = x_t[0] if hoist else cell.project_inputs(x_t[0], dropout)
@@ -212,12 +225,19 @@ class GatedRNN(keras.layers.RNN):
                     for new, old in zip(new_states, carry)
                 ]
             new_states = tuple(new_states)
-            ys = new_states[:n_states]
+            ys = new_states[:sequence]
+            ys += tuple(kept(s) for s in new_states[:gate_states])
             if pack:
-                ys += (detach(ops.concatenate(activations, axis=-1)),)
+                ys += (detach(kept(ops.concatenate(activations, axis=-1))),)
             return new_states, ys
 
-        final, ys = scan(step, states, xs, n_states + pack, unroll=self.unroll)
+        final, ys = scan(
+            step,
+            states,
+            xs,
+            sequence + gate_states + pack,
+            unroll=self.unroll,
+        )
         cell.reset_dropout_mask()
         cell.reset_recurrent_dropout_mask()
 
@@ -228,9 +248,9 @@ class GatedRNN(keras.layers.RNN):
             )
         gates = None
         if self.return_gates:
-            state_seqs = list(ys[: len(states)])
-            gate_seqs = cell.collect(
-                self._activations(
+            state_seqs = list(ys[sequence : sequence + gate_states])
+            if rows is None:
+                activations = self._activations(
                     ys,
                     states,
                     state_seqs,
@@ -239,11 +259,15 @@ class GatedRNN(keras.layers.RNN):
                     dropout,
                     recurrent,
                     weights,
-                ),
-                state_seqs,
-            )
+                )
+            elif pack:
+                activations = ops.split(ys[-1], cell.activation_count, axis=-1)
+            else:
+                activations = []
+            gate_seqs = cell.collect(activations, state_seqs)
             if mask is not None:
-                gate_seqs = [ops.where(mask, g, 0) for g in gate_seqs]
+                valid = mask if rows is None else mask[:, :rows]
+                gate_seqs = [ops.where(valid, g, 0) for g in gate_seqs]
             gates = {
                 name: ops.transpose(g, (1, 0, 2))
                 for name, g in zip(cell.gate_names, gate_seqs)

@@ -201,8 +201,10 @@ class GateMonitor(keras.callbacks.Callback):
         table = describe(self.model)
         writer = self._writer("train")
         with writer.as_default(step=0):
+            summaries = write.Summaries()
             for name, _ in self._probe.layers:
-                write.text(f"{name}/dimensions", table.for_layer(name))
+                summaries.text(f"{name}/dimensions", table.for_layer(name))
+            summaries.write()
             write.custom_scalars_layout(
                 [n for n, _ in self._probe.layers], self.track_training
             )
@@ -241,29 +243,33 @@ class GateMonitor(keras.callbacks.Callback):
         if (epoch + 1) % self.freq:
             return
         if self._accumulators:
+            summaries = write.Summaries()
+            for accumulator in self._accumulators:
+                self._write_training(summaries, accumulator)
             writer = self._writer("train")
             with writer.as_default(step=epoch):
-                for accumulator in self._accumulators:
-                    self._write_training(accumulator)
+                summaries.write()
             writer.flush()
         x, run, source = self._probe_batch()
         if x is None:
             return
         records = self._probe.run(x)
+        summaries = write.Summaries()
+        if run not in self._noted:
+            self._noted.add(run)
+            summaries.text(
+                "gate_monitor/probe",
+                f"Gates are computed on {_batch_size(x)} sequences of "
+                f"{source}.",
+            )
+        for record in records:
+            self._write_layer(summaries, record)
+        if self._figures_due:
+            self._figures_due = False
+            self._write_figures(summaries, records)
         writer = self._writer(run)
         with writer.as_default(step=epoch):
-            if run not in self._noted:
-                self._noted.add(run)
-                write.text(
-                    "gate_monitor/probe",
-                    f"Gates are computed on {_batch_size(x)} sequences of "
-                    f"{source}.",
-                )
-            for record in records:
-                self._write_layer(record)
-            if self._figures_due:
-                self._figures_due = False
-                self._write_figures(records)
+            summaries.write()
         writer.flush()
 
     def on_train_end(self, logs=None):
@@ -279,7 +285,7 @@ class GateMonitor(keras.callbacks.Callback):
             writer.close()
         self._writers = {}
 
-    def _write_layer(self, record):
+    def _write_layer(self, summaries, record):
         name = record.name
         panels = []
         index = min(self.heatmap_index, record.valid.shape[0] - 1)
@@ -294,20 +300,24 @@ class GateMonitor(keras.callbacks.Callback):
                 self.always,
             )
             tag = f"{name}/{gate}"
-            write.histogram(f"{tag}/histogram", stats.histogram)
-            write.scalar(f"{tag}/mean", stats.mean)
-            write.scalar(f"{tag}/nonfinite", stats.nonfinite)
+            summaries.histogram(f"{tag}/histogram", stats.histogram)
+            summaries.scalar(f"{tag}/mean", stats.mean)
+            summaries.scalar(f"{tag}/nonfinite", stats.nonfinite)
             if sigmoid:
-                write.scalar(f"{tag}/saturation_left", stats.left)
-                write.scalar(f"{tag}/saturation_right", stats.right)
-                write.scalar(f"{tag}/units_always_closed", stats.always_closed)
-                write.scalar(f"{tag}/units_always_open", stats.always_open)
+                summaries.scalar(f"{tag}/saturation_left", stats.left)
+                summaries.scalar(f"{tag}/saturation_right", stats.right)
+                summaries.scalar(
+                    f"{tag}/units_always_closed", stats.always_closed
+                )
+                summaries.scalar(f"{tag}/units_always_open", stats.always_open)
                 panels.append((gate, stats.unit_left, stats.unit_right))
             sequence = values[index][record.valid[index]]
             if sequence.size:
-                write.image(f"{tag}/heatmap", images.heatmap(sequence, sigmoid))
+                summaries.image(
+                    f"{tag}/heatmap", images.heatmap(sequence, sigmoid)
+                )
         if panels:
-            write.image(
+            summaries.image(
                 f"{name}/saturation_scatter",
                 images.saturation_scatter(panels),
                 description=(
@@ -318,7 +328,7 @@ class GateMonitor(keras.callbacks.Callback):
                 ),
             )
 
-    def _write_figures(self, records):
+    def _write_figures(self, summaries, records):
         """The figures of each layer's kind of cell, gates coloured."""
         layers = dict(self._probe.layers)
         for record in records:
@@ -332,18 +342,18 @@ class GateMonitor(keras.callbacks.Callback):
                 layer, openness=openness, names=cell_figures.shown_by(layer)
             )
             for name, figure in drawn.items():
-                write.image(
+                summaries.image(
                     f"{record.name}/figures/{name}",
                     cell_figures.to_pixels(figure),
                     description=_FIGURE_DESCRIPTIONS[name],
                 )
 
-    def _write_training(self, accumulator):
+    def _write_training(self, summaries, accumulator):
         for gate, stats in accumulator.summary(self.always).items():
             tag = f"{accumulator.name}/{gate}/training"
-            write.histogram(f"{tag}/histogram", stats.pop("histogram"))
+            summaries.histogram(f"{tag}/histogram", stats.pop("histogram"))
             for key, value in stats.items():
-                write.scalar(f"{tag}/{key}", value)
+                summaries.scalar(f"{tag}/{key}", value)
 
     def _take(self, data):
         """At most `max_probe` input sequences from array, tuple or dataset."""

@@ -2,7 +2,7 @@
 
 - `stats`: saturation statistics of gate values (NumPy);
 - `images`: heatmaps and saturation scatter plots rendered to RGBA arrays;
-- `write`: TensorBoard writers for those, with a fixed signature
-  `(name, data, step=None, description=None)`, and the custom_scalars
+- `write`: `Summaries`, which gathers scalars, histograms, images and text
+  and writes them to TensorBoard with one op, and the custom_scalars
   layout.
 """

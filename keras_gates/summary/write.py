@@ -1,54 +1,77 @@
-"""Writers for gate summaries, each `(name, data, step=None, description=None)`.
+"""Writing gate summaries to TensorBoard, many at a time.
 
-They write to the default `tf.summary` writer (use `writer.as_default()`),
-as the TensorBoard summary ops do. TensorFlow is imported where it is used.
+`Summaries` gathers scalars, precounted histograms, images and text into
+one `Summary` protocol buffer (in the formats of TensorBoard's scalar,
+histogram, image and text plugins) and writes it to the default
+`tf.summary` writer with a single op. Each eager `tf.summary.*` call costs
+about a millisecond whatever its size, and GateMonitor writes dozens per
+layer and epoch. TensorFlow is imported where it is used.
 """
 
+import io
 import re
 
 import numpy as np
+from PIL import Image
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.scalar import summary_v2 as scalar_summary
+from tensorboard.plugins.text import summary_v2 as text_summary
+from tensorboard.util import tensor_util
 
 
-def scalar(name, data, step=None, description=None):
-    """A scalar (saturation fraction, mean, count)."""
-    import tensorflow as tf
+class Summaries:
+    """Summaries gathered to be written together by `write()`."""
 
-    return tf.summary.scalar(
-        name, float(data), step=step, description=description
-    )
+    def __init__(self):
+        self.proto = summary_pb2.Summary()
 
+    def scalar(self, tag, data, description=None):
+        """A scalar (saturation fraction, mean, count)."""
+        self.proto.MergeFrom(
+            scalar_summary.scalar_pb(tag, float(data), description)
+        )
 
-def histogram(name, data, step=None, description=None):
-    """A histogram counted beforehand: rows (left edge, right edge, count).
+    def histogram(self, tag, data, description=None):
+        """A histogram counted beforehand: rows (left edge, right edge,
+        count)."""
+        self.proto.value.add(
+            tag=tag,
+            metadata=histogram_metadata.create_summary_metadata(
+                None, description
+            ),
+            tensor=tensor_util.make_tensor_proto(np.asarray(data, np.float64)),
+        )
 
-    `tf.summary.histogram` bins raw values with eager TensorFlow ops, 30 ms
-    for a probe's worth of one gate; NumPy or the device count them faster.
-    """
-    import tensorflow as tf
-    from tensorboard.plugins.histogram import metadata
+    def image(self, tag, data, description=None):
+        """One RGBA uint8 image of shape (height, width, 4), stored as PNG."""
+        pixels = np.asarray(data, np.uint8)
+        encoded = io.BytesIO()
+        Image.fromarray(pixels, "RGBA").save(encoded, "png", compress_level=1)
+        height, width = pixels.shape[:2]
+        self.proto.value.add(
+            tag=tag,
+            metadata=image_metadata.create_summary_metadata(
+                display_name=None, description=description
+            ),
+            tensor=tensor_util.make_tensor_proto(
+                [str(width).encode(), str(height).encode(), encoded.getvalue()]
+            ),
+        )
 
-    return tf.summary.write(
-        name,
-        tf.constant(np.asarray(data, np.float64)),
-        step=step,
-        metadata=metadata.create_summary_metadata(name, description),
-    )
+    def text(self, tag, data, description=None):
+        """Markdown text (rendered by the Text dashboard)."""
+        self.proto.MergeFrom(text_summary.text_pb(tag, data, description))
 
+    def write(self, step=None):
+        """Write everything gathered to the default writer, at `step` (or
+        the writer's default step)."""
+        import tensorflow as tf
 
-def image(name, data, step=None, description=None):
-    """One RGBA uint8 image of shape (height, width, 4)."""
-    import tensorflow as tf
-
-    return tf.summary.image(
-        name, np.asarray(data)[None], step=step, description=description
-    )
-
-
-def text(name, data, step=None, description=None):
-    """Markdown text (rendered by the Text dashboard)."""
-    import tensorflow as tf
-
-    return tf.summary.text(name, data, step=step, description=description)
+        return tf.summary.experimental.write_raw_pb(
+            self.proto.SerializeToString(), step=step
+        )
 
 
 def custom_scalars_layout(layer_names, training=False, step=0):

@@ -42,24 +42,27 @@ def build(cell, steps, features, units, jit):
 
 
 class Clock(keras.callbacks.Callback):
-    """Seconds between consecutive epoch ends, and of each training step
-    after the first epoch (put it last)."""
+    """After the first epoch: seconds between consecutive epoch ends, of
+    each training step, and from the last step's end to the epoch's end
+    (the callbacks' epoch-end work). Put it last."""
 
     def __init__(self):
         super().__init__()
-        self.last, self.epochs, self.steps = None, [], []
+        self.last, self.epochs, self.steps, self.ends = None, [], [], []
 
     def on_train_batch_begin(self, batch, logs=None):
         self.step_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
+        self.step_end = time.perf_counter()
         if self.last is not None:
-            self.steps.append(time.perf_counter() - self.step_start)
+            self.steps.append(self.step_end - self.step_start)
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         if self.last is not None:
             self.epochs.append(now - self.last)
+            self.ends.append(now - self.step_end)
         self.last = now
 
 
@@ -95,7 +98,7 @@ def main(argv=None):
         ],
     }
     jit = args.jit == "on"
-    times = {mode: ([], []) for mode in modes}
+    times = {mode: ([], [], []) for mode in modes}
     for _ in range(args.rounds):
         for mode, callbacks in modes.items():
             model = build(args.cell, args.steps, args.features, args.units, jit)
@@ -108,23 +111,28 @@ def main(argv=None):
                 verbose=0,
                 callbacks=[*callbacks(), clock],
             )
-            times[mode][0].extend(clock.epochs)
-            times[mode][1].extend(clock.steps)
+            for kept, measured in zip(
+                times[mode], (clock.epochs, clock.steps, clock.ends)
+            ):
+                kept.extend(measured)
     print(
         f"# {args.cell.upper()} x2, {shape}, units {args.units}, batch 64, "
         f"XLA {args.jit}, {os.cpu_count()} CPU cores; seconds per epoch, "
         f"median over epochs 2-{args.epochs} of {args.rounds} fits each"
     )
-    print("| fit | s / epoch | ratio | ms / training step | ratio |")
-    print("|---|---:|---:|---:|---:|")
-    epoch_base, step_base = map(statistics.median, times["plain fit"])
+    print(
+        "| fit | s / epoch | ratio | ms / training step | ratio "
+        "| ms at epoch end |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    epoch_base, step_base, _ = map(statistics.median, times["plain fit"])
     result = {}
-    for mode, (epochs, steps) in times.items():
-        epoch, step = statistics.median(epochs), 1e3 * statistics.median(steps)
+    for mode, measured in times.items():
+        epoch, step, end = map(statistics.median, measured)
         result[mode] = epoch / epoch_base
         print(
             f"| {mode} | {epoch:.3f} | {epoch / epoch_base:.2f}x | "
-            f"{step:.1f} | {step / (1e3 * step_base):.2f}x |"
+            f"{1e3 * step:.1f} | {step / step_base:.2f}x | {1e3 * end:.0f} |"
         )
     return result
 

@@ -330,6 +330,8 @@ def main(argv=None):
         args.run(args, args.parser)
     except (ValueError, TypeError, OSError) as error:
         message = " ".join(str(error).split())
+        # Library errors may name the function the command ran: said once.
+        message = message.removeprefix(f"{args.command}: ")
         print(f"keras-gates {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -366,3 +366,25 @@ def test_demo_defaults_learn(tmp_path):
     corpus = CharCorpus(stdlib_source(settings.max_chars), settings.seq_len)
     for cell, result in results.items():
         assert result["val_loss"] < corpus.unigram_loss() - 1.0, (cell, result)
+
+
+def test_model_without_recurrent_layers(capsys, tmp_path):
+    model = keras.Sequential(
+        [keras.Input((STEPS, FEATURES)), keras.layers.Dense(2)]
+    )
+    path = tmp_path / "dense.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", np.zeros((2, STEPS, FEATURES), "float32"))
+    for argv in (
+        ("describe", path),
+        ("figures", path, "--out", tmp_path / "figures"),
+        ("inspect", path, "--data", tmp_path / "x.npy"),
+    ):
+        line = failed(capsys, *argv)
+        assert line == (
+            f"keras-gates {argv[0]}: error: found no LSTM, GRU or SimpleRNN "
+            f"layer in Sequential '{model.name}' (keras-gates reads RNN "
+            "layers whose cell is Keras's LSTMCell, GRUCell or SimpleRNNCell "
+            "or a keras-gates cell; custom cell classes and StackedRNNCells "
+            "are not read)."
+        )

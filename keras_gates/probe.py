@@ -217,9 +217,8 @@ class GateProbe:
         """
         kept = [
             (state, ops.copy(state))
-            for layer in self.model._flatten_layers()
-            if isinstance(layer, keras.layers.RNN) and layer.stateful
-            for state in layer.states or ()
+            for layer in stateful_layers(self.model)
+            for state in layer.states
         ]
         try:
             records = self._forward(x)
@@ -239,6 +238,18 @@ class GateProbe:
                 )
             )
         return result
+
+
+def stateful_layers(model):
+    """The stateful recurrent layers of a model (any cell), in a fixed order,
+    with their state variables made."""
+    return [
+        layer
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.RNN)
+        and layer.stateful
+        and layer.states
+    ]
 
 
 def twin_class_of(layer):

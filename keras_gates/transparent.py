@@ -4,7 +4,7 @@ import keras
 
 from keras_gates.describe import readable
 from keras_gates.layers.base import GatedRNN
-from keras_gates.probe import twin_class_of, twin_config
+from keras_gates.probe import stateful_layers, twin_class_of, twin_config
 
 
 def _replace(layer):
@@ -24,9 +24,10 @@ def _replace(layer):
 def transparent(model):
     """A copy of `model` whose stock LSTM/GRU/SimpleRNN are keras-gates ones.
 
-    Same architecture, same weights, same outputs; stock recurrent layers
-    (and plain `keras.layers.RNN` layers around a Keras LSTM, GRU or
-    SimpleRNN cell), also inside `Bidirectional` and nested Functional or
+    Same architecture, same weights (and the current states of stateful
+    layers), same outputs; stock recurrent layers (and plain
+    `keras.layers.RNN` layers around a Keras LSTM, GRU or SimpleRNN cell),
+    also inside `Bidirectional` and nested Functional or
     Sequential models, become their keras-gates equivalents (with
     `return_gates=False`, so the outputs keep their structure). Use
     `keras_gates.gates` on the result, or on the original model, to read
@@ -60,4 +61,8 @@ def transparent(model):
         model, clone_function=_replace, recursive=True
     )
     clone.set_weights(model.get_weights())
+    # Stateful layers carry on from where the original's states are.
+    for theirs, ours in zip(stateful_layers(model), stateful_layers(clone)):
+        for source, target in zip(theirs.states, ours.states):
+            target.assign(source)
     return clone

@@ -150,3 +150,20 @@ def test_gates_of_a_stateful_model_start_from_its_state_and_keep_it():
     )
     for gate, values in expected.items():
         assert_close(found[gate], values, atol=1e-5)
+
+
+def test_copy_of_a_stateful_model_carries_on_from_its_states():
+    model = keras.Sequential(
+        [
+            keras.Input((6, 3), batch_size=4),
+            keras.layers.Bidirectional(
+                keras.layers.LSTM(5, stateful=True, return_sequences=True)
+            ),
+            keras.layers.GRU(2, stateful=True),
+        ]
+    )
+    x = data()
+    model(x)
+    clear = keras_gates.transparent(model)
+    assert_close(clear(x), model(x))
+    assert_close(clear(x), model(x))

@@ -9,6 +9,7 @@ layers are only listened to while the probe runs (`listen`, `restore_call`).
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_gates.describe import no_recurrent_layer, recurrent_layers
@@ -173,6 +174,11 @@ class GateProbe:
     """
 
     def __init__(self, model, layers=None, owner="gates"):
+        if not isinstance(model, keras.layers.Layer):
+            raise TypeError(
+                f"{owner}: expected a built Keras model or layer, got "
+                f"{type(model).__name__}."
+            )
         found = list(recurrent_layers(model))
         if not found:
             raise no_recurrent_layer(owner, model)
@@ -180,11 +186,11 @@ class GateProbe:
             unknown = set(layers) - {name for name, _ in found}
             if unknown:
                 raise ValueError(
-                    f"no recurrent layer named {sorted(unknown)}; the model "
-                    f"has {[name for name, _ in found]}."
+                    f"{owner}: no recurrent layer named {sorted(unknown)}; "
+                    f"the model has {[name for name, _ in found]}."
                 )
             found = [(n, layer) for n, layer in found if n in layers]
-        self.model = model
+        self.model, self.owner = model, owner
         self.layers = found
         self._twins = [twin_of(layer) for _, layer in found]
         self._forward = self._gates_of
@@ -215,6 +221,7 @@ class GateProbe:
         The states of stateful recurrent layers are put back afterwards:
         looking at the gates does not move a stateful model along.
         """
+        check_inputs(self.model, x, f"{self.owner}: x")
         kept = [
             (state, ops.copy(state))
             for layer in stateful_layers(self.model)
@@ -250,6 +257,41 @@ def stateful_layers(model):
         and layer.stateful
         and layer.states
     ]
+
+
+def check_inputs(model, x, what):
+    """Raise a ValueError, starting with `what`, unless `x` fits the inputs
+    of `model` (one numeric array per input, sizes equal where known)."""
+    arrays = keras.tree.flatten(x)
+    dtypes = [getattr(a, "dtype", None) or np.asarray(a).dtype for a in arrays]
+    if not arrays or not all(map(_numeric, dtypes)):
+        raise ValueError(
+            f"{what} must be numeric arrays, one per model input; got "
+            f"{type(x).__name__} of {[str(d) for d in dtypes]}."
+        )
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return
+    shapes = [tuple(getattr(a, "shape", None) or np.shape(a)) for a in arrays]
+    expected = [tuple(t.shape) for t in inputs]
+    fits = len(shapes) == len(expected) and all(
+        len(s) == len(e)
+        and all(d is None or d == n for d, n in zip(e[1:], s[1:]))
+        for s, e in zip(shapes, expected)
+    )
+    if not fits:
+        raise ValueError(
+            f"{what} has shape(s) {shapes}, but model '{model.name}' "
+            f"expects input shape(s) {expected} (None: any size)."
+        )
+
+
+def _numeric(dtype):
+    try:
+        name = keras.backend.standardize_dtype(dtype)
+    except (TypeError, ValueError):
+        return False
+    return name == "bool" or name.startswith(("float", "int", "uint", "bf"))
 
 
 def twin_class_of(layer):

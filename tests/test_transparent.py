@@ -71,6 +71,35 @@ def test_bad_input():
         keras_gates.transparent(keras.layers.LSTM(3))
 
 
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((2, 6, 2), "float32"), r"has shape\(s\) \[\(2, 6, 2\)\]"),
+        (
+            np.zeros((2, 6), "float32"),
+            r"has shape\(s\) \[\(2, 6\)\], but model '\w+' expects input "
+            r"shape\(s\) \[\(None, 6, 3\)\]",
+        ),
+        (np.array([["a"] * 3] * 6), "must be numeric arrays"),
+        (None, "must be numeric arrays"),
+    ],
+    ids=["features", "rank", "strings", "none"],
+)
+def test_gates_bad_inputs_name_what_was_expected(x, message):
+    model = stock_model()
+    with pytest.raises(ValueError, match="^gates: x " + message):
+        keras_gates.gates(model, x)
+
+
+def test_gates_bad_model_or_layer_names():
+    with pytest.raises(TypeError, match="gates: expected a built Keras model"):
+        keras_gates.gates("model.keras", data())
+    with pytest.raises(
+        ValueError, match=r"gates: no recurrent layer named \['x'\]"
+    ):
+        keras_gates.gates(stock_model(), data(), layers=["x"])
+
+
 @pytest.mark.parametrize("name", ["LSTM", "GRU", "SimpleRNN"])
 def test_plain_rnn_around_a_keras_cell_is_read_and_replaced(name):
     spec = CellSpec(name)

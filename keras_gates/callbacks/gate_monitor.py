@@ -10,7 +10,7 @@ from keras_gates import figures as cell_figures
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
-from keras_gates.probe import GateProbe
+from keras_gates.probe import GateProbe, check_inputs
 from keras_gates.summary import images, write
 from keras_gates.summary.stats import gate_stats
 
@@ -191,7 +191,7 @@ class GateMonitor(keras.callbacks.Callback):
         self._figures_due = self.figures
         if self.probe_data is not None:
             self._probe_x = self._take(self.probe_data)
-            self._check_shape(self._probe_x)
+            check_inputs(self.model, self._probe_x, "GateMonitor: probe_data")
         else:
             # Validation data shows up only at the first epoch end: keep
             # training inputs too, in case there is none.
@@ -386,24 +386,6 @@ class GateMonitor(keras.callbacks.Callback):
         return keras.tree.map_structure(
             lambda *parts: np.concatenate(parts)[: self.max_probe], *kept
         )
-
-    def _check_shape(self, x):
-        inputs = getattr(self.model, "inputs", None)
-        if not inputs:
-            return
-        arrays = keras.tree.flatten(x)
-        expected = [tuple(t.shape) for t in inputs]
-        fits = len(arrays) == len(expected) and all(
-            a.ndim == len(e)
-            and all(d is None or d == s for d, s in zip(e[1:], a.shape[1:]))
-            for a, e in zip(arrays, expected)
-        )
-        if not fits:
-            raise ValueError(
-                f"GateMonitor: probe_data has shape(s) "
-                f"{[a.shape for a in arrays]}, but model '{self.model.name}' "
-                f"expects input shape(s) {expected} (None: any size)."
-            )
 
     def _probe_batch(self):
         """(inputs, run, description) to probe with, or (None, ...)."""

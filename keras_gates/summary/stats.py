@@ -56,8 +56,10 @@ def gate_stats(
         low, high = float(clean.min()), float(clean.max()) + 1e-6
     else:
         low, high = -1.0, 1.0
-    index = ((clean - low) * (bins / (high - low))).astype(np.int64)
-    counts = np.bincount(np.clip(index, 0, bins - 1), minlength=bins)
+    # Clipped while still floating point: the cast is then a cheap one.
+    scaled = (clean - np.float32(low)) * np.float32(bins / (high - low))
+    index = np.clip(scaled, 0, bins - 1).astype(np.intp)
+    counts = np.bincount(index, minlength=bins)
     edges = np.linspace(low, high, bins + 1)
     stats = GateStats(
         histogram=np.stack([edges[:-1], edges[1:], counts], axis=1),
@@ -66,7 +68,9 @@ def gate_stats(
     )
     if not sigmoid:
         return stats
-    # NaN compares False both ways, so only finite values are counted.
+    if clean.size < steps.size:
+        # Non-finite values (an infinity compares too) count as neither.
+        steps = np.where(finite, steps, np.float32((left + right) / 2))
     below = (steps < left).sum(axis=0)
     above = (steps > right).sum(axis=0)
     per_unit = np.maximum(finite.sum(axis=0), 1)

@@ -116,7 +116,11 @@ def run(settings, text=None, out=print):
             verbose=1 if sys.stdout.isatty() else 2,
             callbacks=[
                 keras.callbacks.TensorBoard(logdir / cell),
-                GateMonitor(logdir / cell, probe_data=x_val[: settings.probe]),
+                GateMonitor(
+                    logdir / cell,
+                    probe_data=x_val[: settings.probe],
+                    vocabulary=corpus.chars,
+                ),
             ],
         ).history
         sample = settings.sample_start + corpus.sample(
@@ -138,8 +142,10 @@ def run(settings, text=None, out=print):
             + "-" * 60
         )
     out(
-        "\nSee the gates in TensorBoard:\n"
-        f"  tensorboard --logdir {shlex.quote(str(logdir))}"
+        "\nSee the gates in TensorBoard's Gates dashboard:\n"
+        f"  keras-gates board {shlex.quote(str(logdir))}\n"
+        f"or: tensorboard --logdir {shlex.quote(str(logdir))}, then "
+        "http://localhost:6006/#gates"
     )
     return results
 

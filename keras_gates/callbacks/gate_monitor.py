@@ -10,8 +10,8 @@ from keras_gates import figures as cell_figures
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
-from keras_gates.probe import GateProbe, check_inputs
-from keras_gates.summary import images, write
+from keras_gates.probe import GateProbe, check_inputs, twin_class_of
+from keras_gates.summary import board, images, write
 from keras_gates.summary.stats import gate_stats
 
 
@@ -54,6 +54,13 @@ class GateMonitor(keras.callbacks.Callback):
     `figures`, the images `<layer>/figures/<name>`: the figures of
     `keras_gates.figures` that show the layer's kind of cell, at its
     sizes, its sigmoid gates coloured by their mean value on that probe.
+    For the Gates dashboard (the `gates` TensorBoard plugin installed with
+    keras-gates), with `dashboard`: per logged epoch and layer, every gate
+    of the first `dashboard_sequences` probe sequences (16-bit codes, at
+    most `dashboard_bytes` a layer), per-unit saturation and histograms and
+    per-gate statistics; once, each layer's sizes, and the probe's tokens
+    (written again only when they change); see
+    `tensorboard_plugin_gates.metadata` for the format.
     Summaries go to `log_dir/train` (or `log_dir/validation` when the
     probe is taken from the validation data), the run names of
     `keras.callbacks.TensorBoard`, so both can share `log_dir`.
@@ -83,6 +90,15 @@ class GateMonitor(keras.callbacks.Callback):
             the first `track_rows` sequences of every training batch (of
             every replica).
         figures: bool, default True. Log the cell figures once per fit.
+        dashboard: bool, default True. Write the Gates dashboard's data.
+        dashboard_sequences: int, default 4. Probe sequences kept whole
+            for the dashboard.
+        dashboard_bytes: int, default 2**20. Most bytes of gate values one
+            layer writes for the dashboard per logged epoch: sequences are
+            dropped first (down to one), then the later steps.
+        vocabulary: optional sequence or mapping from token id to text, for
+            models whose first input is token ids (batch, time): the
+            dashboard writes the tokens along the time axis.
 
     Example:
 
@@ -111,6 +127,10 @@ class GateMonitor(keras.callbacks.Callback):
         cell_range=3.0,
         track_rows=16,
         figures=True,
+        dashboard=True,
+        dashboard_sequences=4,
+        dashboard_bytes=2**20,
+        vocabulary=None,
     ):
         super().__init__()
         if not isinstance(freq, int) or freq < 1:
@@ -153,6 +173,20 @@ class GateMonitor(keras.callbacks.Callback):
                 f"GateMonitor: `figures` must be a bool, got {figures!r}."
             )
         self.figures = figures
+        for name, value in (
+            ("dashboard_sequences", dashboard_sequences),
+            ("dashboard_bytes", dashboard_bytes),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"GateMonitor: `{name}` must be a positive int, got "
+                    f"{value!r}."
+                )
+        self.dashboard = bool(dashboard)
+        self.dashboard_sequences = dashboard_sequences
+        self.dashboard_bytes = dashboard_bytes
+        self.vocabulary = vocabulary
+        self._tokens = {}
         self._figures_due = False
         self._accumulators = []
         self._writers = {}
@@ -262,6 +296,10 @@ class GateMonitor(keras.callbacks.Callback):
                 f"Gates are computed on {_batch_size(x)} sequences of "
                 f"{source}.",
             )
+            if self.dashboard:
+                self._write_layer_info(summaries)
+        if self.dashboard:
+            self._write_tokens(summaries, x, run)
         for record in records:
             self._write_layer(summaries, record)
         if self._figures_due:
@@ -289,6 +327,7 @@ class GateMonitor(keras.callbacks.Callback):
         name = record.name
         panels = []
         index = min(self.heatmap_index, record.valid.shape[0] - 1)
+        all_stats = {}
         for gate, values in record.gates.items():
             sigmoid = gate in record.sigmoid_gates
             stats = gate_stats(
@@ -299,6 +338,7 @@ class GateMonitor(keras.callbacks.Callback):
                 self.right,
                 self.always,
             )
+            all_stats[gate] = stats
             tag = f"{name}/{gate}"
             summaries.histogram(f"{tag}/histogram", stats.histogram)
             summaries.scalar(f"{tag}/mean", stats.mean)
@@ -327,6 +367,41 @@ class GateMonitor(keras.callbacks.Callback):
                     f"{self.right}; grey: frame, 0.5 grid and x + y = 1."
                 ),
             )
+        if self.dashboard:
+            layer = dict(self._probe.layers)[name]
+            board.layer_epoch(
+                summaries,
+                record,
+                all_stats,
+                layer.go_backwards,
+                self.dashboard_sequences,
+                self.dashboard_bytes,
+            )
+
+    def _write_layer_info(self, summaries):
+        table = describe(self.model)
+        for index, (name, layer) in enumerate(self._probe.layers):
+            rows = [r for r in table.rows if r.layer == name]
+            board.layer_info(
+                summaries,
+                index,
+                name,
+                twin_class_of(layer),
+                layer,
+                rows,
+                self.left,
+                self.right,
+            )
+
+    def _write_tokens(self, summaries, x, run):
+        """The probe's tokens, when they differ from those last written."""
+        first = keras.tree.flatten(x)[0]
+        text = board.tokens_json(
+            first, self.dashboard_sequences, self.vocabulary
+        )
+        if text is not None and self._tokens.get(run) != text:
+            self._tokens[run] = text
+            board.write_tokens(summaries, text)
 
     def _write_figures(self, summaries, records):
         """The figures of each layer's kind of cell, gates coloured."""

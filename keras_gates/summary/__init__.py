@@ -4,5 +4,7 @@
 - `images`: heatmaps and saturation scatter plots rendered to RGBA arrays;
 - `write`: `Summaries`, which gathers scalars, histograms, images and text
   and writes them to TensorBoard with one op, and the custom_scalars
-  layout.
+  layout;
+- `board`: the data of the Gates dashboard (format defined in
+  `tensorboard_plugin_gates.metadata`).
 """

@@ -60,6 +60,15 @@ class Summaries:
             ),
         )
 
+    def tensor(self, tag, data, metadata):
+        """A tensor summary with the given `SummaryMetadata` (a plugin's own
+        data, such as the Gates dashboard's)."""
+        self.proto.value.add(
+            tag=tag,
+            metadata=metadata,
+            tensor=tensor_util.make_tensor_proto(data),
+        )
+
     def text(self, tag, data, description=None):
         """Markdown text (rendered by the Text dashboard)."""
         self.proto.MergeFrom(text_summary.text_pb(tag, data, description))

@@ -1,0 +1,111 @@
+"""The summary format of the Gates dashboard, version 1.
+
+Every summary is a tensor summary owned by the plugin `gates`
+(`plugin_data.plugin_name`, `data_class` TENSOR), so any TensorBoard data
+provider serves it. Tags, with `<layer>` the layer name as GateMonitor
+names it (`<name>/forward|backward` for Bidirectional halves):
+
+| tag | dtype, shape | written |
+|---|---|---|
+| `<layer>/_gates/layer` | string, () JSON: kind, sizes, gates | once |
+| `<layer>/_gates/sequences` | uint16, (gates, S, T', units) | per epoch |
+| `<layer>/_gates/scale` | float32, (gates, 2): low, high | per epoch |
+| `<layer>/_gates/valid` | uint8, (S, T'): 0 at masked steps | per epoch |
+| `<layer>/_gates/stats` | float64, (gates, 3): mean, left, right | per epoch |
+| `<layer>/_gates/saturation` | float32, (sigmoid gates, 2, units) | per epoch |
+| `<layer>/_gates/histograms` | uint32, (gates, units, BINS) | per epoch |
+| `_gates/tokens` | string, () JSON: tokens of the sequences | on change |
+
+`sequences` holds every gate of the first S probe sequences in input order
+(a backward layer's steps are flipped back so that they line up with the
+input), each gate quantized on its own [low, high] of `scale`: code
+`q <= CODE_MAX` stands for `low + q * (high - low) / CODE_MAX`, so a value
+read back lies within `(high - low) / (2 * CODE_MAX)` of the gate (1/256
+for any range up to 512 wide); `NONFINITE` marks NaN and infinities.
+`stats` holds, per gate, the mean over the valid steps of all probe
+sequences and for sigmoid gates the fractions below `left` and above
+`right` (NaN otherwise); `saturation` the same fractions per unit;
+`histograms` per unit the counts of its values in `BINS` equal bins over
+the gate's [low, high].
+"""
+
+import json
+
+import numpy as np
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "gates"
+VERSION = 1
+TAG_DIR = "_gates"
+TOKENS_TAG = f"{TAG_DIR}/tokens"
+LAYER_KINDS = (
+    "layer",
+    "sequences",
+    "scale",
+    "valid",
+    "stats",
+    "saturation",
+    "histograms",
+)
+CODE_MAX = 65534
+NONFINITE = 65535
+BINS = 20
+
+
+def tag(layer, kind):
+    """The tag of one kind of data of one layer."""
+    return f"{layer}/{TAG_DIR}/{kind}"
+
+
+def parse_tag(name):
+    """`(layer, kind)` for a layer tag of this format, else None."""
+    layer, sep, kind = name.rpartition(f"/{TAG_DIR}/")
+    if not sep or kind not in LAYER_KINDS:
+        return None
+    return layer, kind
+
+
+def create_summary_metadata(kind, description=None):
+    """A `SummaryMetadata` for one of the plugin's tensors."""
+    content = json.dumps({"version": VERSION, "kind": kind}).encode()
+    return summary_pb2.SummaryMetadata(
+        summary_description=description or "",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=content
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+
+
+def value_range(values, sigmoid):
+    """The [low, high] a gate is quantized on.
+
+    Sigmoid gates: [0, 1] (wider if a custom activation leaves it); other
+    values: symmetric around 0, as wide as the largest finite magnitude.
+    """
+    finite = values[np.isfinite(values)]
+    if sigmoid:
+        low = min(0.0, float(finite.min())) if finite.size else 0.0
+        high = max(1.0, float(finite.max())) if finite.size else 1.0
+        return low, high
+    top = float(np.abs(finite).max()) if finite.size else 1.0
+    top = max(top, 1e-6)
+    return -top, top
+
+
+def quantize(values, low, high):
+    """Values as uint16 codes on [low, high]; non-finite -> `NONFINITE`."""
+    values = np.asarray(values, np.float64)
+    scaled = (values - low) * (CODE_MAX / (high - low))
+    codes = np.rint(np.clip(np.nan_to_num(scaled), 0, CODE_MAX))
+    codes = codes.astype(np.uint16)
+    codes[~np.isfinite(values)] = NONFINITE
+    return codes
+
+
+def dequantize(codes, low, high):
+    """The values back from `quantize` (float32, NaN where non-finite)."""
+    codes = np.asarray(codes)
+    values = low + codes.astype(np.float64) * ((high - low) / CODE_MAX)
+    values[codes == NONFINITE] = np.nan
+    return values.astype(np.float32)

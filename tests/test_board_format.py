@@ -1,0 +1,67 @@
+"""The Gates dashboard's summary format: 16-bit codes and size bounds."""
+
+import numpy as np
+import pytest
+
+from keras_gates.summary import board
+from tensorboard_plugin_gates import metadata
+
+
+@pytest.mark.parametrize(
+    "sigmoid,spread", [(True, 1.0), (False, 1.0), (False, 40.0)]
+)
+def test_values_come_back_within_1_over_256(sigmoid, spread):
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-spread, spread, (5, 7, 11)).astype(np.float32)
+    if sigmoid:
+        values = 1 / (1 + np.exp(-4 * values))
+    values[0, 0, :3] = [np.nan, np.inf, -np.inf]
+    low, high = metadata.value_range(values, sigmoid)
+    back = metadata.dequantize(metadata.quantize(values, low, high), low, high)
+    finite = np.isfinite(values)
+    assert np.isnan(back[~finite]).all()
+    error = np.abs(back[finite] - values[finite]).max()
+    assert error <= (high - low) / (2 * metadata.CODE_MAX) + 1e-6
+    assert error < 1 / 256
+    if sigmoid:
+        assert (low, high) == (0.0, 1.0)
+    else:
+        assert low == -high == -np.abs(values[finite]).max()
+
+
+@pytest.mark.parametrize(
+    "gates,sequences,steps,units,wanted,budget,expected",
+    [
+        (6, 64, 64, 128, 4, 2**20, (4, 64)),  # the demo's LSTM: fits
+        (6, 64, 1000, 128, 4, 2**20, (1, 682)),  # long: 1 sequence, cut
+        (4, 2, 10, 8, 4, 2**20, (2, 10)),  # fewer sequences than wanted
+        (6, 8, 100, 512, 4, 2**20, (1, 100)),
+    ],
+)
+def test_fit_sequences_stays_under_the_budget(
+    gates, sequences, steps, units, wanted, budget, expected
+):
+    kept, shown = board.fit_sequences(
+        gates, sequences, steps, units, wanted, budget
+    )
+    assert (kept, shown) == expected
+    assert gates * kept * shown * units * 2 <= budget
+
+
+def test_tags_parse_back():
+    tag = metadata.tag("bi/forward", "sequences")
+    assert tag == "bi/forward/_gates/sequences"
+    assert metadata.parse_tag(tag) == ("bi/forward", "sequences")
+    assert metadata.parse_tag("bi/forward/forget/mean") is None
+    assert metadata.parse_tag(metadata.TOKENS_TAG) is None
+
+
+def test_tokens_of_ids_and_of_features():
+    ids = np.array([[1, 0, 7]])
+    text = board.tokens_json(ids, 4, ["pad", "a"])
+    assert '"tokens": [["a", "pad", "#7"]]' in text and '"text": true' in text
+    assert '[["1", "0", "7"]]' in board.tokens_json(ids, 4)
+    features = np.array([[[0.5, -1.25, 3.0, 9.0]]], np.float32)
+    text = board.tokens_json(features, 4)
+    assert '"text": false' in text and "0.5, -1.25, 3, ..." in text
+    assert board.tokens_json(np.zeros((2, 3, 4, 5)), 4) is None

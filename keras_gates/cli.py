@@ -1,4 +1,4 @@
-"""The `keras-gates` command: demo, describe, figures, inspect.
+"""The `keras-gates` command: demo, describe, figures, inspect, board.
 
 Every subcommand prints its results to stdout; a failure is one line on
 stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
@@ -7,9 +7,11 @@ bad arguments), with no traceback.
 
 import argparse
 import dataclasses
+import json
 import pathlib
 import shlex
 import sys
+import time
 
 import keras
 import numpy as np
@@ -39,6 +41,12 @@ INSPECT_EXAMPLES = """examples:
   keras-gates inspect model.keras --data x.npy
   keras-gates inspect model.keras --data x.npy --logdir logs/inspect
   keras-gates inspect model.keras --data x.npy --layers lstm --max-samples 64
+  keras-gates inspect model.keras --data ids.npy --vocabulary vocab.json \
+      --logdir logs/inspect
+"""
+BOARD_EXAMPLES = """examples:
+  keras-gates board logs/demo
+  keras-gates board logs/demo --port 6007
 """
 
 
@@ -175,6 +183,23 @@ def _parser():
     inspect.add_argument(
         "--logdir", help="also write GateMonitor's TensorBoard summaries"
     )
+    inspect.add_argument(
+        "--vocabulary",
+        type=pathlib.Path,
+        help="JSON list of the token texts, by id, for the Gates dashboard",
+    )
+
+    board_ = command(
+        "board",
+        _board,
+        "Start TensorBoard on 127.0.0.1 for a log directory and print the "
+        "address of its Gates dashboard; Ctrl-C stops it.",
+        BOARD_EXAMPLES,
+    )
+    board_.add_argument("logdir", type=pathlib.Path, help="log directory")
+    board_.add_argument(
+        "--port", type=_positive, help="port (default: 6006 or the next free)"
+    )
     return parser
 
 
@@ -281,15 +306,57 @@ def _inspect(args, parser):
     print(saturation_table(records))
     print(describe(model).to_markdown(), end="")
     if args.logdir:
-        monitor = GateMonitor(args.logdir, probe_data=x, layers=args.layers)
+        monitor = GateMonitor(
+            args.logdir,
+            probe_data=x,
+            layers=args.layers,
+            vocabulary=_load_vocabulary(args.vocabulary),
+        )
         monitor.set_model(model)
         monitor.on_train_begin()
         monitor.on_epoch_end(0)
         monitor.on_train_end()
         print(
             "\nTensorBoard logs written; see them with:\n"
-            f"  tensorboard --logdir {shlex.quote(args.logdir)}"
+            f"  keras-gates board {shlex.quote(args.logdir)}"
         )
+
+
+def _load_vocabulary(path):
+    if path is None:
+        return None
+    try:
+        vocabulary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(
+            f"cannot read --vocabulary {path} as JSON: {error}"
+        ) from None
+    if not isinstance(vocabulary, list):
+        raise ValueError(
+            f"--vocabulary {path} must hold a JSON list of token texts, got "
+            f"{type(vocabulary).__name__}"
+        )
+    return vocabulary
+
+
+def _board(args, parser):
+    if not args.logdir.is_dir():
+        raise ValueError(f"no such log directory: {args.logdir}")
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    argv = [None, "--logdir", str(args.logdir), "--host", "127.0.0.1"]
+    argv += ["--samples_per_plugin", "gates=1000"]
+    if args.port is not None:
+        argv += ["--port", str(args.port)]
+    board.configure(argv=argv)
+    try:
+        url = board.launch()
+    except program.TensorBoardServerException as error:
+        raise ValueError(str(error)) from None
+    print(f"The Gates dashboard: {url}#gates (Ctrl-C stops)", flush=True)
+    while True:
+        time.sleep(3600)
 
 
 def _load_data(path, model):

@@ -185,7 +185,7 @@ def test_inspect_logdir(capsys, tmp_path, saved):
     )
     assert status == 0
     assert "on 5 sequences" in out
-    assert f"tensorboard --logdir {tmp_path / 'logs'}" in out
+    assert f"keras-gates board {tmp_path / 'logs'}" in out
     written = summaries(tmp_path / "logs" / "train")
     assert set(written["gru/update/mean"]) == {0}
     assert "gru/dimensions" in written

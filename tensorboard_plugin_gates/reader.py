@@ -1,0 +1,288 @@
+"""The Gates dashboard's data, read through TensorBoard's data provider.
+
+`Reader` answers each HTTP route of the plugin with plain Python values
+(lists, dicts, floats; None where a value is masked or not finite), ready
+for JSON. Unknown runs, layers, gates, epochs or sequences raise `NotFound`,
+impossible arguments `BadRequest`; the plugin turns both into JSON errors.
+"""
+
+import json
+
+import numpy as np
+from tensorboard.data import provider
+
+from tensorboard_plugin_gates import metadata
+
+# Every step TensorBoard kept; it samples at load time (see the README).
+DOWNSAMPLE = 100_000
+
+
+class NotFound(ValueError):
+    """A run, layer, gate, epoch or sequence that is not in the logs."""
+
+
+class BadRequest(ValueError):
+    """Arguments that cannot be answered whatever the logs hold."""
+
+
+class Reader:
+    """Reads one experiment for one request.
+
+    Args:
+        data_provider: the `tensorboard.data.provider.DataProvider`.
+        ctx: the request's `RequestContext`.
+        experiment: the experiment id.
+    """
+
+    def __init__(self, data_provider, ctx, experiment):
+        self._provider = data_provider
+        self._ctx = ctx
+        self._experiment = experiment
+
+    def _read(self, runs, tags):
+        return self._provider.read_tensors(
+            self._ctx,
+            experiment_id=self._experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=DOWNSAMPLE,
+            run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags),
+        )
+
+    def _series(self, run, layer, kind):
+        """[(step, array)] of one layer's tag, in step order."""
+        tag = metadata.tag(layer, kind)
+        data = self._read([run], [tag]).get(run, {}).get(tag)
+        if not data:
+            raise NotFound(f"no {kind!r} data for layer {layer!r} of {run!r}")
+        return sorted((d.step, d.numpy) for d in data)
+
+    def _at(self, run, layer, kind, epoch):
+        for step, value in self._series(run, layer, kind):
+            if step == epoch:
+                return value
+        raise NotFound(f"epoch {epoch} of layer {layer!r} was not logged")
+
+    def runs(self):
+        """{run: {layer: summary of the layer}} of every logged run.
+
+        A layer's summary: its `layer` info (kind, sizes, gates) and
+        `epochs` (logged epochs), `sequences`, `steps` (stored per
+        sequence) and `tokens` (whether the steps have token text).
+        """
+        listing = self._provider.list_tensors(
+            self._ctx,
+            experiment_id=self._experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+        )
+        wanted = {}
+        for run, tags in listing.items():
+            layers = {
+                parsed[0]
+                for parsed in map(metadata.parse_tag, tags)
+                if parsed and parsed[1] == "layer"
+            }
+            layers = [
+                layer
+                for layer in layers
+                if metadata.tag(layer, "valid") in tags
+            ]
+            if layers:
+                wanted[run] = sorted(layers)
+        tags = [metadata.TOKENS_TAG] + [
+            metadata.tag(layer, kind)
+            for layers in wanted.values()
+            for layer in layers
+            for kind in ("layer", "valid")
+        ]
+        data = self._read(list(wanted), tags)
+        result = {}
+        for run, layers in wanted.items():
+            found = data.get(run, {})
+            tokens = found.get(metadata.TOKENS_TAG)
+            text = bool(tokens) and _json(tokens[-1].numpy).get("text", False)
+            result[run] = {}
+            for layer in layers:
+                info = _json(found[metadata.tag(layer, "layer")][-1].numpy)
+                valid = sorted(
+                    (d.step, d.numpy)
+                    for d in found[metadata.tag(layer, "valid")]
+                )
+                sequences, steps = valid[-1][1].shape
+                result[run][layer] = {
+                    **info,
+                    "epochs": [step for step, _ in valid],
+                    "sequences": int(sequences),
+                    "steps": int(steps),
+                    "tokens": text,
+                }
+            result[run] = dict(
+                sorted(result[run].items(), key=lambda item: item[1]["index"])
+            )
+        return result
+
+    def layer(self, run, layer):
+        """The layer's info: kind, sizes, gates and dimension table."""
+        return _json(self._series(run, layer, "layer")[-1][1])
+
+    def values(self, run, layer, gate, epoch, sequence):
+        """One gate of one stored sequence at one epoch, units x steps."""
+        info = self.layer(run, layer)
+        index = _gate_index(info, gate)
+        codes = self._at(run, layer, "sequences", epoch)
+        if not 0 <= sequence < codes.shape[1]:
+            raise NotFound(
+                f"sequence {sequence} is not stored; layer {layer!r} has "
+                f"sequences 0 to {codes.shape[1] - 1}"
+            )
+        low, high = self._at(run, layer, "scale", epoch)[index]
+        values = metadata.dequantize(codes[index, sequence], low, high).T
+        valid = self._at(run, layer, "valid", epoch)[sequence].astype(bool)
+        tokens = self._tokens(run, epoch, sequence, values.shape[1])
+        return {
+            "run": run,
+            "layer": layer,
+            "gate": gate,
+            "epoch": epoch,
+            "sequence": sequence,
+            "units": int(values.shape[0]),
+            "steps": int(values.shape[1]),
+            "sigmoid": gate in info["sigmoid_gates"],
+            "low": float(low),
+            "high": float(high),
+            "valid": valid.tolist(),
+            "values": _plain(np.where(valid, values, np.nan)),
+            "tokens": tokens and tokens["tokens"],
+            "token_text": bool(tokens and tokens["text"]),
+        }
+
+    def _tokens(self, run, epoch, sequence, steps):
+        """The tokens logged last at or before `epoch` (else the first)."""
+        data = self._read([run], [metadata.TOKENS_TAG]).get(run, {})
+        logged = sorted(
+            (d.step, d.numpy) for d in data.get(metadata.TOKENS_TAG, [])
+        )
+        if not logged:
+            return None
+        before = [value for step, value in logged if step <= epoch]
+        chosen = _json(before[-1] if before else logged[0][1])
+        rows = chosen["tokens"]
+        if sequence >= len(rows) or len(rows[sequence]) < steps:
+            return None
+        return {"text": chosen["text"], "tokens": rows[sequence][:steps]}
+
+    def saturation(self, run, layer, epoch):
+        """Per sigmoid gate, each unit's fraction of steps shut and open."""
+        info = self.layer(run, layer)
+        if not info["sigmoid_gates"]:
+            raise NotFound(f"layer {layer!r} has no sigmoid gates")
+        fractions = self._at(run, layer, "saturation", epoch)
+        return {
+            "epoch": epoch,
+            "left": info["left"],
+            "right": info["right"],
+            "gates": {
+                gate: {
+                    "left": _plain(fractions[i, 0]),
+                    "right": _plain(fractions[i, 1]),
+                }
+                for i, gate in enumerate(info["sigmoid_gates"])
+            },
+        }
+
+    def training(self, run, layer):
+        """Per gate, its mean and saturation at every logged epoch."""
+        info = self.layer(run, layer)
+        series = self._series(run, layer, "stats")
+        table = np.stack([value for _, value in series])  # (epochs, G, 3)
+        return {
+            "epochs": [step for step, _ in series],
+            "gates": {
+                gate: {
+                    "mean": _plain(table[:, i, 0]),
+                    "left": _plain(table[:, i, 1]),
+                    "right": _plain(table[:, i, 2]),
+                }
+                for i, gate in enumerate(info["gates"])
+            },
+        }
+
+    def unit(self, run, layer, gate, unit):
+        """One unit's histogram of one gate at every logged epoch."""
+        info = self.layer(run, layer)
+        index = _gate_index(info, gate)
+        if not 0 <= unit < info["units"]:
+            raise NotFound(
+                f"layer {layer!r} has units 0 to {info['units'] - 1}, not "
+                f"{unit}"
+            )
+        scales = dict(self._series(run, layer, "scale"))
+        return {
+            "gate": gate,
+            "unit": unit,
+            "epochs": [
+                {
+                    "epoch": step,
+                    "low": float(scales[step][index, 0]),
+                    "high": float(scales[step][index, 1]),
+                    "counts": counts[index, unit].tolist(),
+                }
+                for step, counts in self._series(run, layer, "histograms")
+                if step in scales
+            ],
+        }
+
+    def pattern(self, run, layer, gate, epoch, sequence, start, end, threshold):
+        """Units above `threshold` at every step of [start, end] and below it
+        just before and after (LSTMVis's pattern search), best first.
+
+        A unit's score is its mean over the range minus the larger of its
+        values at the two neighbouring steps (those that exist and are
+        valid).
+        """
+        found = self.values(run, layer, gate, epoch, sequence)
+        values = np.array(found["values"], np.float64)  # NaN: masked
+        steps = values.shape[1]
+        if not 0 <= start <= end < steps:
+            raise BadRequest(
+                f"need 0 <= start <= end < {steps}, got start={start}, "
+                f"end={end}"
+            )
+        inside = values[:, start : end + 1]
+        neighbours = [s for s in (start - 1, end + 1) if 0 <= s < steps]
+        outside = values[:, neighbours]
+        with np.errstate(invalid="ignore"):
+            above = np.all(inside >= threshold, axis=1)
+            below = np.all(~(outside >= threshold), axis=1)
+        matches = []
+        for unit in np.flatnonzero(above & below):
+            edges = outside[unit][np.isfinite(outside[unit])]
+            edge = edges.max() if edges.size else threshold
+            score = inside[unit].mean() - edge
+            matches.append({"unit": int(unit), "score": float(score)})
+        matches.sort(key=lambda m: -m["score"])
+        return {
+            "start": start,
+            "end": end,
+            "threshold": threshold,
+            "units": matches,
+        }
+
+
+def _gate_index(info, gate):
+    if gate not in info["gates"]:
+        raise NotFound(
+            f"layer has no gate {gate!r}; its gates are {info['gates']}"
+        )
+    return info["gates"].index(gate)
+
+
+def _json(value):
+    return json.loads(value.item() if isinstance(value, np.ndarray) else value)
+
+
+def _plain(array):
+    """Nested lists of floats rounded to 6 places; None for NaN/Inf."""
+    array = np.asarray(array, np.float64)
+    rounded = np.round(array, 6).astype(object)
+    rounded[~np.isfinite(array)] = None
+    return rounded.tolist()

@@ -1,0 +1,104 @@
+"""Helpers for the Gates dashboard tests: TensorBoard's WSGI app over a log
+directory, a real `keras-gates board` server, and Debian's Chromium."""
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from tensorboard import default, program
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import (
+    data_provider,
+    plugin_event_multiplexer,
+)
+from werkzeug.test import Client
+
+
+def client(logdir):
+    """A werkzeug client of TensorBoard's own WSGI app, with every plugin
+    (ours through its entry point), keeping every step."""
+    plugins = default.get_plugins()
+    board = program.TensorBoard(plugins=plugins)
+    board.configure(argv=[None, "--logdir", str(logdir)])
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        tensor_size_guidance={"gates": 0}
+    )
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    app = application.TensorBoardWSGIApp(
+        board.flags, plugins, provider, None, multiplexer
+    )
+    return Client(app)
+
+
+def get_json(client, route, **query):
+    """(status, JSON body) of a plugin route."""
+    response = client.get(f"/data/plugin/gates/{route}", query_string=query)
+    return response.status_code, json.loads(response.data)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def board_server(logdir):
+    """`keras-gates board LOGDIR --port P` running; yields the URL it
+    printed (of the Gates tab)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_gates.cli", "board", str(logdir)]
+        + ["--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert "#gates" in line, line
+        url = line.split()[3]
+        base = url.split("#")[0]
+        deadline = time.monotonic() + 60
+        while True:  # until the data is loaded
+            with urllib.request.urlopen(base + "data/plugin/gates/runs") as r:
+                if json.load(r):
+                    break
+            assert time.monotonic() < deadline, "no gate data served"
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def chromium():
+    """The path of Debian's Chromium, installed with apt-get when missing
+    (as root, once for all test workers)."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.fail(
+            "the browser tests need Debian's chromium: apt-get install "
+            "chromium (as root)"
+        )
+    with open("/tmp/keras_gates_chromium.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not shutil.which("chromium"):
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            for command in (
+                ["apt-get", "update", "-qq"],
+                ["apt-get", "install", "-y", "-qq", "chromium"],
+            ):
+                subprocess.run(command, check=True, env=env, timeout=900)
+    return shutil.which("chromium")

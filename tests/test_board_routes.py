@@ -1,0 +1,346 @@
+"""The Gates dashboard's HTTP API, through TensorBoard's own WSGI app, on
+event files written by a real `fit` with GateMonitor (and Keras's
+TensorBoard callback in the same directory). Values read back are checked
+against the NumPy recurrence of `reference.py` on the final weights."""
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from board import client, get_json
+from conftest import CellSpec, tf_only
+from reference import numpy_rnn
+
+import keras_gates
+from tensorboard_plugin_gates import metadata
+
+pytestmark = tf_only  # GateMonitor writes with TensorFlow
+
+VOCABULARY = ["<pad>", "a", "b", " ", "\n", "<img src=x onerror=alert(1)>"]
+TIME, PROBE, SHOWN = 9, 6, 3
+LSTM, GRU = CellSpec("LSTM"), CellSpec("GRU")
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A masked Embedding -> Bidirectional(stock LSTM) -> keras-gates GRU
+    model fitted for two epochs; returns (model, probe ids, client)."""
+    logdir = tmp_path_factory.mktemp("board_logs")
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, len(VOCABULARY), (24, TIME))
+    x[1, 6:] = 0  # right padding (masked)
+    y = rng.standard_normal((24, 1)).astype("float32")
+    inputs = keras.Input((TIME,), dtype="int32")
+    h = keras.layers.Embedding(len(VOCABULARY), 4, mask_zero=True)(inputs)
+    h = keras.layers.Bidirectional(
+        keras.layers.LSTM(5, return_sequences=True), name="bi"
+    )(h)
+    h = keras_gates.GRU(3, name="gru")(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(logdir),
+            keras_gates.GateMonitor(
+                logdir,
+                probe_data=x[:PROBE],
+                vocabulary=VOCABULARY,
+                dashboard_sequences=SHOWN,
+            ),
+        ],
+    )
+    return model, x[:PROBE], client(logdir)
+
+
+def reference(model, x):
+    """{layer: {gate: (batch, time, units)}} in input order, and the mask."""
+    mask = x != 0
+    embedded = model.layers[1].get_weights()[0][x]
+    bi = model.get_layer("bi")
+    forward, backward = bi.forward_layer, bi.backward_layer
+    _, fw = numpy_rnn(LSTM, forward.get_weights(), embedded, mask)
+    _, bw = numpy_rnn(
+        LSTM, backward.get_weights(), embedded, mask, go_backwards=True
+    )
+    bw = {k: v[:, ::-1] for k, v in bw.items()}  # back into input order
+    hidden = np.concatenate([fw["hidden"], bw["hidden"]], axis=-1)
+    _, gru = numpy_rnn(GRU, model.get_layer("gru").get_weights(), hidden, mask)
+    return {"bi/forward": fw, "bi/backward": bw, "gru": gru}, mask
+
+
+def test_runs_lists_layers_epochs_and_sequences(fitted):
+    _, _, app = fitted
+    status, runs = get_json(app, "runs")
+    assert status == 200
+    # Keras's TensorBoard callback wrote train and validation scalars too;
+    # only the run with gate data is listed.
+    assert list(runs) == ["train"]
+    layers = runs["train"]
+    assert list(layers) == ["bi/forward", "bi/backward", "gru"]
+    for layer in layers.values():
+        assert layer["epochs"] == [0, 1]
+        assert layer["sequences"] == SHOWN
+        assert layer["steps"] == TIME
+        assert layer["tokens"] is True
+    assert layers["bi/backward"]["go_backwards"] is True
+    assert layers["gru"]["kind"] == "GRU"
+    assert layers["gru"]["gates"] == ["update", "reset", "candidate", "hidden"]
+    assert layers["bi/forward"]["units"] == 5
+    assert layers["gru"]["input_dim"] == 10
+
+
+@pytest.mark.parametrize(
+    "layer,gate",
+    [
+        ("bi/forward", "forget"),
+        ("bi/backward", "input"),
+        ("bi/backward", "cell"),
+        ("gru", "update"),
+        ("gru", "candidate"),
+    ],
+)
+def test_values_equal_numpy_gates_within_storage_precision(fitted, layer, gate):
+    model, x, app = fitted
+    expected, mask = reference(model, x)
+    for sequence in range(SHOWN):
+        status, got = get_json(
+            app,
+            "values",
+            run="train",
+            layer=layer,
+            gate=gate,
+            epoch=1,
+            sequence=sequence,
+        )
+        assert status == 200, got
+        assert (got["units"], got["steps"]) == (
+            expected[layer][gate].shape[2],
+            TIME,
+        )
+        assert got["valid"] == mask[sequence].tolist()
+        assert got["tokens"] == [VOCABULARY[i] for i in x[sequence]]
+        values = np.array(got["values"], dtype=float)  # None -> nan
+        want = expected[layer][gate][sequence].T
+        valid = mask[sequence]
+        assert np.isnan(values[:, ~valid]).all()
+        bound = (got["high"] - got["low"]) / (2 * metadata.CODE_MAX) + 2e-6
+        assert bound < 1 / 256
+        np.testing.assert_allclose(
+            values[:, valid], want[:, valid], rtol=0, atol=bound
+        )
+
+
+def test_saturation_training_and_unit_histograms(fitted):
+    model, x, app = fitted
+    expected, mask = reference(model, x)
+    forget = expected["bi/forward"]["forget"][mask]  # (valid steps, units)
+    status, sat = get_json(
+        app, "saturation", run="train", layer="bi/forward", epoch=1
+    )
+    assert status == 200
+    assert list(sat["gates"]) == ["input", "forget", "output"]
+    np.testing.assert_allclose(
+        sat["gates"]["forget"]["left"], (forget < 0.1).mean(0), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        sat["gates"]["forget"]["right"], (forget > 0.9).mean(0), atol=1e-6
+    )
+    status, training = get_json(app, "training", run="train", layer="gru")
+    assert status == 200
+    assert training["epochs"] == [0, 1]
+    update = expected["gru"]["update"][mask]
+    assert training["gates"]["update"]["mean"][1] == pytest.approx(
+        update.mean(), abs=1e-5
+    )
+    assert training["gates"]["candidate"]["left"] == [None, None]
+    status, unit = get_json(
+        app, "unit", run="train", layer="gru", gate="reset", unit=2
+    )
+    assert status == 200
+    assert [e["epoch"] for e in unit["epochs"]] == [0, 1]
+    last = unit["epochs"][1]
+    assert sum(last["counts"]) == mask.sum()
+    reset = expected["gru"]["reset"][mask][:, 2]
+    bins = np.clip(
+        ((reset - last["low"]) * metadata.BINS / (last["high"] - last["low"])),
+        0,
+        metadata.BINS - 1,
+    ).astype(int)
+    assert last["counts"] == np.bincount(bins, minlength=metadata.BINS).tolist()
+
+
+def test_pattern_search_ranks_units_open_only_inside_the_range(fitted):
+    _, _, app = fitted
+    query = dict(run="train", layer="gru", gate="update", epoch=1, sequence=0)
+    _, got = get_json(app, "values", **query)
+    values = np.array(got["values"], dtype=float)
+    start, end = 3, 4
+    # A threshold just under the lowest value of unit 1 inside the range.
+    threshold = values[1, start : end + 1].min() - 1e-4
+    status, found = get_json(
+        app, "pattern", **query, start=start, end=end, threshold=threshold
+    )
+    assert status == 200
+    for match in found["units"]:
+        row = values[match["unit"]]
+        assert (row[start : end + 1] >= threshold).all()
+        assert row[start - 1] < threshold and row[end + 1] < threshold
+    expected = [
+        u
+        for u in range(values.shape[0])
+        if (values[u, start : end + 1] >= threshold).all()
+        and values[u, start - 1] < threshold
+        and values[u, end + 1] < threshold
+    ]
+    assert sorted(m["unit"] for m in found["units"]) == expected
+    scores = [m["score"] for m in found["units"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "route,query,status,words",
+    [
+        (
+            "values",
+            dict(run="nope", layer="gru", gate="update", epoch=1, sequence=0),
+            404,
+            "no 'layer' data",
+        ),
+        (
+            "values",
+            dict(run="train", layer="lstm", gate="update", epoch=1, sequence=0),
+            404,
+            "'lstm'",
+        ),
+        (
+            "values",
+            dict(run="train", layer="gru", gate="forget", epoch=1, sequence=0),
+            404,
+            "no gate 'forget'",
+        ),
+        (
+            "values",
+            dict(run="train", layer="gru", gate="update", epoch=7, sequence=0),
+            404,
+            "epoch 7",
+        ),
+        (
+            "values",
+            dict(
+                run="train", layer="gru", gate="update", epoch=1, sequence=SHOWN
+            ),
+            404,
+            "sequence 3",
+        ),
+        (
+            "values",
+            dict(
+                run="train", layer="gru", gate="update", epoch="one", sequence=0
+            ),
+            400,
+            "'epoch' must be int",
+        ),
+        (
+            "values",
+            dict(run="train", layer="gru", gate="update"),
+            400,
+            "missing query argument 'epoch'",
+        ),
+        (
+            "unit",
+            dict(run="train", layer="gru", gate="update", unit=3),
+            404,
+            "units 0 to 2",
+        ),
+        (
+            "pattern",
+            dict(
+                run="train",
+                layer="gru",
+                gate="update",
+                epoch=1,
+                sequence=0,
+                start=5,
+                end=2,
+                threshold=0.5,
+            ),
+            400,
+            "start <= end",
+        ),
+        (
+            "pattern",
+            dict(
+                run="train",
+                layer="gru",
+                gate="update",
+                epoch=1,
+                sequence=0,
+                start=0,
+                end=1,
+                threshold="high",
+            ),
+            400,
+            "'threshold' must be float",
+        ),
+    ],
+)
+def test_bad_requests_get_json_errors(fitted, route, query, status, words):
+    _, _, app = fitted
+    got_status, body = get_json(app, route, **query)
+    assert got_status == status
+    assert words in body["error"]
+    assert "Traceback" not in body["error"]
+
+
+def test_static_files_and_plugin_listing(fitted):
+    _, _, app = fitted
+    listing = app.get("/data/plugins_listing").get_json()
+    assert listing["gates"]["enabled"] is True
+    assert listing["gates"]["tab_name"] == "Gates"
+    entry = app.get("/data/plugin/gates/index.js")
+    assert entry.status_code == 200
+    assert entry.headers["Content-Type"].startswith("text/javascript")
+    assert "export async function render" in entry.get_data(as_text=True)
+    # Every module an ES module imports is served.
+    pending, seen = ["index.js"], set()
+    while pending:
+        name = pending.pop()
+        seen.add(name)
+        text = app.get(f"/data/plugin/gates/{name}").get_data(as_text=True)
+        for imported in re.findall(r'from "\./([\w.]+)"', text):
+            if imported not in seen:
+                pending.append(imported)
+    assert {"heatmap.js", "traces.js", "cell.js"} <= seen
+    assert app.get("/data/plugin/gates/style.css").status_code == 200
+    assert app.get("/data/plugin/gates/../plugin.py").status_code == 404
+    assert app.get("/data/plugin/gates/reader.py").status_code == 404
+
+
+def test_entry_point_and_import_without_tensorflow():
+    names = {
+        e.name: e.value
+        for e in importlib.metadata.entry_points(group="tensorboard_plugins")
+    }
+    assert names["gates"] == "tensorboard_plugin_gates.plugin:GatesPlugin"
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, tensorboard_plugin_gates.plugin; print(sorted("
+            "m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras', 'keras_gates', 'jax')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

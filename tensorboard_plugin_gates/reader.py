@@ -96,7 +96,7 @@ class Reader:
         ]
         data = self._read(list(wanted), tags)
         result = {}
-        for run, layers in wanted.items():
+        for run, layers in sorted(wanted.items()):
             found = data.get(run, {})
             tokens = found.get(metadata.TOKENS_TAG)
             text = bool(tokens) and _json(tokens[-1].numpy).get("text", False)

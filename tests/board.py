@@ -12,6 +12,8 @@ import sys
 import time
 import urllib.request
 
+import keras
+import numpy as np
 import pytest
 from tensorboard import default, program
 from tensorboard.backend import application
@@ -20,6 +22,46 @@ from tensorboard.backend.event_processing import (
     plugin_event_multiplexer,
 )
 from werkzeug.test import Client
+
+import keras_gates
+
+VOCABULARY = ["<pad>", "a", "b", " ", "\n", "<img src=x onerror=alert(1)>"]
+TIME = 9
+
+
+def fit_logged(logdir, probe, shown):
+    """Fit a masked Embedding -> Bidirectional(stock LSTM) -> keras-gates
+    GRU model for two epochs with GateMonitor and Keras's TensorBoard
+    callback writing to `logdir`; returns (model, probe token ids)."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, len(VOCABULARY), (24, TIME))
+    x[1, 6:] = 0  # right padding (masked)
+    y = rng.standard_normal((24, 1)).astype("float32")
+    inputs = keras.Input((TIME,), dtype="int32")
+    h = keras.layers.Embedding(len(VOCABULARY), 4, mask_zero=True)(inputs)
+    h = keras.layers.Bidirectional(
+        keras.layers.LSTM(5, return_sequences=True), name="bi"
+    )(h)
+    h = keras_gates.GRU(3, name="gru")(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(logdir),
+            keras_gates.GateMonitor(
+                logdir,
+                probe_data=x[:probe],
+                vocabulary=VOCABULARY,
+                dashboard_sequences=shown,
+            ),
+        ],
+    )
+    return model, x[:probe]
 
 
 def client(logdir):

@@ -1,64 +1,34 @@
 """The Gates dashboard's HTTP API, through TensorBoard's own WSGI app, on
 event files written by a real `fit` with GateMonitor (and Keras's
-TensorBoard callback in the same directory). Values read back are checked
-against the NumPy recurrence of `reference.py` on the final weights."""
+TensorBoard callback in the same directory: `board.fit_logged`). Values
+read back are checked against the NumPy recurrence of `reference.py` on the
+final weights."""
 
 import importlib.metadata
 import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
-from board import client, get_json
+from board import TIME, VOCABULARY, client, fit_logged, get_json
 from conftest import CellSpec, tf_only
 from reference import numpy_rnn
 
-import keras_gates
 from tensorboard_plugin_gates import metadata
 
 pytestmark = tf_only  # GateMonitor writes with TensorFlow
 
-VOCABULARY = ["<pad>", "a", "b", " ", "\n", "<img src=x onerror=alert(1)>"]
-TIME, PROBE, SHOWN = 9, 6, 3
+PROBE, SHOWN = 6, 3
 LSTM, GRU = CellSpec("LSTM"), CellSpec("GRU")
 
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    """A masked Embedding -> Bidirectional(stock LSTM) -> keras-gates GRU
-    model fitted for two epochs; returns (model, probe ids, client)."""
+    """The model of `board.fit_logged` and a client of its logs."""
     logdir = tmp_path_factory.mktemp("board_logs")
-    rng = np.random.default_rng(3)
-    x = rng.integers(1, len(VOCABULARY), (24, TIME))
-    x[1, 6:] = 0  # right padding (masked)
-    y = rng.standard_normal((24, 1)).astype("float32")
-    inputs = keras.Input((TIME,), dtype="int32")
-    h = keras.layers.Embedding(len(VOCABULARY), 4, mask_zero=True)(inputs)
-    h = keras.layers.Bidirectional(
-        keras.layers.LSTM(5, return_sequences=True), name="bi"
-    )(h)
-    h = keras_gates.GRU(3, name="gru")(h)
-    model = keras.Model(inputs, keras.layers.Dense(1)(h))
-    model.compile(optimizer="adam", loss="mse")
-    model.fit(
-        x,
-        y,
-        epochs=2,
-        validation_split=0.25,
-        verbose=0,
-        callbacks=[
-            keras.callbacks.TensorBoard(logdir),
-            keras_gates.GateMonitor(
-                logdir,
-                probe_data=x[:PROBE],
-                vocabulary=VOCABULARY,
-                dashboard_sequences=SHOWN,
-            ),
-        ],
-    )
-    return model, x[:PROBE], client(logdir)
+    model, x = fit_logged(logdir, PROBE, SHOWN)
+    return model, x, client(logdir)
 
 
 def reference(model, x):

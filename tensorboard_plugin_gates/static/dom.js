@@ -38,9 +38,12 @@ export function clear(node) {
   return node;
 }
 
-/** Whitespace tokens made visible: space, newline, tab. */
+/** Tokens of whitespace made visible (space, newline, tab); others as
+ * they are. */
 export function shown(token) {
-  return String(token)
+  const text = String(token);
+  if (text.trim()) return text;
+  return text
     .replaceAll(" ", "\u2423")
     .replaceAll("\n", "\u23ce")
     .replaceAll("\t", "\u21e5");

@@ -1,8 +1,9 @@
 """Time `model.fit` with and without GateMonitor, in one process.
 
-Three ways of fitting the same model, interleaved round by round: plain
-`fit`, `fit` with `GateMonitor` at its defaults (a probe of 256 sequences
-every epoch) and with `track_training=True` as well. Each round is one
+Four ways of fitting the same model, interleaved round by round: plain
+`fit`, `fit` with `GateMonitor` without the Gates dashboard's data, at its
+defaults (a probe of 256 sequences every epoch, dashboard data included)
+and with `track_training=True` as well. Each round is one
 `fit` of a few epochs per way; an epoch is timed from the end of one epoch
 to the end of the next (every callback's work included), so the first
 epoch, which compiles the train function, is left out.
@@ -88,6 +89,9 @@ def main(argv=None):
     logs = tempfile.mkdtemp(prefix="bench_monitor_")
     modes = {
         "plain fit": lambda: [],
+        "GateMonitor, dashboard=False": lambda: [
+            keras_gates.GateMonitor(logs, probe_data=x[:256], dashboard=False)
+        ],
         "GateMonitor": lambda: [
             keras_gates.GateMonitor(logs, probe_data=x[:256])
         ],

@@ -65,3 +65,17 @@ def test_tokens_of_ids_and_of_features():
     text = board.tokens_json(features, 4)
     assert '"text": false' in text and "0.5, -1.25, 3, ..." in text
     assert board.tokens_json(np.zeros((2, 3, 4, 5)), 4) is None
+
+
+def test_codes_are_written_two_bytes_each_and_read_back():
+    from tensorboard.util import tensor_util
+
+    from keras_gates.summary.write import Summaries
+
+    codes = np.arange(6 * 4 * 64 * 8, dtype=np.uint16).reshape(6, 4, 64, 8)
+    summaries = Summaries()
+    summaries.tensor("x", codes, metadata.create_summary_metadata("sequences"))
+    tensor = summaries.proto.value[0].tensor
+    assert tensor.ByteSize() < 2 * codes.size + 64
+    back = tensor_util.make_ndarray(tensor)
+    assert back.dtype == np.uint16 and np.array_equal(back, codes)

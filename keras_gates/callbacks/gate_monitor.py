@@ -57,7 +57,7 @@ class GateMonitor(keras.callbacks.Callback):
     For the Gates dashboard (the `gates` TensorBoard plugin installed with
     keras-gates), with `dashboard`: per logged epoch and layer, every gate
     of the first `dashboard_sequences` probe sequences (16-bit codes, at
-    most `dashboard_bytes` a layer), per-unit saturation and histograms and
+    most `dashboard_bytes` an epoch), per-unit saturation and histograms and
     per-gate statistics; once, each layer's sizes, and the probe's tokens
     (written again only when they change); see
     `tensorboard_plugin_gates.metadata` for the format.
@@ -93,9 +93,10 @@ class GateMonitor(keras.callbacks.Callback):
         dashboard: bool, default True. Write the Gates dashboard's data.
         dashboard_sequences: int, default 4. Probe sequences kept whole
             for the dashboard.
-        dashboard_bytes: int, default 2**20. Most bytes of gate values one
-            layer writes for the dashboard per logged epoch: sequences are
-            dropped first (down to one), then the later steps.
+        dashboard_bytes: int, default 2**20. Most bytes of gate values
+            written for the dashboard per logged epoch, shared equally by
+            the monitored layers: a layer keeps fewer sequences (down to
+            one), then only its first steps.
         vocabulary: optional sequence or mapping from token id to text, for
             models whose first input is token ids (batch, time): the
             dashboard writes the tokens along the time axis.
@@ -375,7 +376,7 @@ class GateMonitor(keras.callbacks.Callback):
                 all_stats,
                 layer.go_backwards,
                 self.dashboard_sequences,
-                self.dashboard_bytes,
+                self.dashboard_bytes // len(self._probe.layers),
             )
 
     def _write_layer_info(self, summaries):

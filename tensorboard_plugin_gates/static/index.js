@@ -103,10 +103,22 @@ function controls(info) {
       (value) => choose({ compare: value === "" ? null : Number(value) })),
     select("sequence", [...Array(info.sequences).keys()].map((s) => [s, `probe sequence ${s}`]), state.sequence,
       (value) => choose({ sequence: Number(value) })),
-    el("span", { class: "unit-value", text: state.unit === null ? "no unit selected" : `unit ${state.unit}` }));
+    el("span", { class: "unit-value", text: state.unit === null ? "no unit selected" : `unit ${state.unit}` }),
+    el("button", { type: "button", class: "reload", text: "Reload data", onclick: reload }));
 }
 
+/** Read the logs again (epochs logged since), keeping the selection. */
+async function reload() {
+  cache.clear();
+  state.runs = await get("runs");
+  if (!state.runs[state.run]) state.run = Object.keys(state.runs)[0];
+  choose({});
+}
+
+let generation = 0;
+
 async function update() {
+  const mine = ++generation;
   const info = state.runs[state.run][state.layer];
   const { run, layer, gate, epoch, compare, sequence } = state;
   const query = { run, layer, gate, sequence };
@@ -120,6 +132,7 @@ async function update() {
     sigmoid && compare !== null ? get("saturation", { run, layer, epoch: compare }) : null,
     state.unit === null ? null : get("unit", { run, layer, gate, unit: state.unit }),
   ]);
+  if (mine !== generation) return; // a newer selection is on its way
   clear(parts.status);
   clear(parts.controls).append(controls(info));
   const at = training.epochs.indexOf(epoch);
@@ -141,7 +154,7 @@ async function update() {
     onSearch: (start, end, threshold) => search(start, end, threshold),
   }));
   clear(parts.saturation).append(saturation
-    ? drawSaturation(saturation, { unit: state.unit, hits: state.hits, compare: compared, onUnit })
+    ? drawSaturation(saturation, { unit: state.unit, gate, hits: state.hits, compare: compared, onUnit })
     : el("p", { text: `A ${info.kind} has no sigmoid gates: nothing saturates.` }));
   clear(parts.unit).append(unit
     ? el("div", {}, el("p", { text: `unit ${state.unit} of ${gate}: its values on all probe sequences at each logged epoch` }),

@@ -9,8 +9,8 @@ const SIZE = 200, PAD = 34;
 
 /** One scatter panel per sigmoid gate of a /saturation answer.
  *
- * `view`: {unit, hits: Set, compare: a /saturation answer or null,
- *          onUnit(unit)}.
+ * `view`: {unit, gate, hits: Set (units found for `gate`), compare: a
+ *          /saturation answer or null, onUnit(unit)}.
  */
 export function drawSaturation(data, view) {
   const panels = Object.entries(data.gates).map(([gate, fractions]) =>
@@ -48,7 +48,7 @@ function panel(gate, { left, right }, data, view) {
     chart.append(svg("circle", {
       cx: x(left[unit]), cy: y(right[unit]), r: selected ? 7 : 5,
       class: selected ? "dot selected" : "dot", "data-unit": unit,
-      fill: selected ? SELECTED : view.hits.has(unit) ? HIT : gateColour(gate),
+      fill: selected ? SELECTED : gate === view.gate && view.hits.has(unit) ? HIT : gateColour(gate),
       onclick: () => view.onUnit(unit),
     }, tip(`unit ${unit}: shut ${pct(left[unit])}, open ${pct(right[unit])} of the steps`)));
   }

@@ -1,0 +1,101 @@
+"""Screenshots of the Gates dashboard for the README, in headless Chromium.
+
+Starts `keras-gates board LOGDIR`, opens the Gates tab of a run and takes
+one picture of each view: the whole page, the cell and its charts over
+training, the sequence view with a tooltip, the unit traces after a
+pattern search around the first newline of the probe text, and the
+saturation map with the found unit selected.
+
+    keras-gates demo && python scripts/dashboard_screenshots.py logs/demo
+"""
+
+import argparse
+import pathlib
+import shutil
+import subprocess
+import sys
+
+from playwright.sync_api import sync_playwright
+
+FRAME = 'iframe[src="data/plugin_entry.html?name=gates"]'
+
+
+def panel(frame, title):
+    return frame.locator(f'section.panel:has(h3:text-is("{title}"))')
+
+
+def shoot(url, run, out, layer_kind):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium")
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        frame = page.frame_locator(FRAME)
+        frame.locator(".heatmap canvas").first.wait_for()
+        frame.locator("select[name=run]").select_option(run)
+        frame.locator(
+            f".heatmap-figure figcaption:has-text('{run.split('/')[0]}')"
+        ).wait_for()
+        panel(frame, "The cell").screenshot(
+            path=out / f"dashboard_cell_{layer_kind}.png"
+        )
+        if layer_kind == "gru":
+            browser.close()
+            return
+        frame.locator("svg.cell g.gate[data-gate=forget]").click()
+        tokens = frame.locator("svg.axes text.token").all_text_contents()
+        newline = tokens.index("\u23ce") if "\u23ce" in tokens else 10
+        form = frame.locator("form.pattern")
+        for threshold in ("0.9", "0.8", "0.7", "0.6", "0.5"):
+            form.locator("input[name=threshold]").fill(threshold)
+            form.locator("input[name=start]").fill(str(newline))
+            form.locator("input[name=end]").fill(str(newline))
+            with page.expect_response(lambda r: "/pattern?" in r.url):
+                form.locator("button").click()
+            frame.locator(".results:not(:empty)").wait_for()
+            if frame.locator("ol.results button").count():
+                break
+        found = frame.locator("ol.results button")
+        if found.count():
+            found.first.click()
+        canvas = frame.locator(".heatmap canvas")
+        height = float(canvas.get_attribute("data-cell-height"))
+        width = float(canvas.get_attribute("data-cell-width"))
+        canvas.hover(position={"x": (newline + 0.5) * width, "y": 5.5 * height})
+        panel(frame, "Sequence view").screenshot(
+            path=out / "dashboard_sequence.png"
+        )
+        panel(frame, "Unit traces and pattern search").screenshot(
+            path=out / "dashboard_traces.png"
+        )
+        frame.locator(".row").nth(1).screenshot(
+            path=out / "dashboard_saturation.png"
+        )
+        frame.locator(".row").first.screenshot(path=out / "dashboard_top.png")
+        page.set_viewport_size({"width": 1400, "height": 2100})
+        page.screenshot(path=out / "dashboard.png")
+        browser.close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logdir", type=pathlib.Path)
+    parser.add_argument("--out", type=pathlib.Path, default="docs/images")
+    args = parser.parse_args(argv)
+    board = subprocess.Popen(
+        [sys.executable, "-m", "keras_gates.cli", "board", str(args.logdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = board.stdout.readline().split()[3]
+        shoot(url, "lstm/train", args.out, "lstm")
+        shoot(url, "gru/train", args.out, "gru")
+    finally:
+        board.terminate()
+
+
+if __name__ == "__main__":
+    main()

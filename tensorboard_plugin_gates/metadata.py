@@ -83,13 +83,15 @@ def value_range(values, sigmoid):
     Sigmoid gates: [0, 1] (wider if a custom activation leaves it); other
     values: symmetric around 0, as wide as the largest finite magnitude.
     """
-    finite = values[np.isfinite(values)]
+    low, high = (
+        (float(values.min()), float(values.max())) if values.size else (0, 0)
+    )
+    if not np.isfinite([low, high]).all():
+        finite = values[np.isfinite(values)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0, 0)
     if sigmoid:
-        low = min(0.0, float(finite.min())) if finite.size else 0.0
-        high = max(1.0, float(finite.max())) if finite.size else 1.0
-        return low, high
-    top = float(np.abs(finite).max()) if finite.size else 1.0
-    top = max(top, 1e-6)
+        return min(0.0, float(low)), max(1.0, float(high))
+    top = max(-float(low), float(high), 1e-6)
     return -top, top
 
 

@@ -113,7 +113,7 @@ class Reader:
                     "epochs": [step for step, _ in valid],
                     "sequences": int(sequences),
                     "steps": int(steps),
-                    "tokens": text,
+                    "tokens": text and info.get("aligned", True),
                 }
             result[run] = dict(
                 sorted(result[run].items(), key=lambda item: item[1]["index"])
@@ -137,7 +137,9 @@ class Reader:
         low, high = self._at(run, layer, "scale", epoch)[index]
         values = metadata.dequantize(codes[index, sequence], low, high).T
         valid = self._at(run, layer, "valid", epoch)[sequence].astype(bool)
-        tokens = self._tokens(run, epoch, sequence, values.shape[1])
+        tokens = None
+        if info.get("aligned", True):
+            tokens = self._tokens(run, epoch, sequence, values.shape[1])
         return {
             "run": run,
             "layer": layer,

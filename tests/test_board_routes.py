@@ -9,12 +9,14 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from board import TIME, VOCABULARY, client, fit_logged, get_json
 from conftest import CellSpec, tf_only
 from reference import numpy_rnn
 
+import keras_gates
 from tensorboard_plugin_gates import metadata
 
 pytestmark = tf_only  # GateMonitor writes with TensorFlow
@@ -176,95 +178,38 @@ def test_pattern_search_ranks_units_open_only_inside_the_range(fitted):
     assert scores == sorted(scores, reverse=True)
 
 
+# A query every route answers (each reads the arguments it needs).
+GOOD = dict(
+    run="train",
+    layer="gru",
+    gate="update",
+    epoch=1,
+    sequence=0,
+    unit=0,
+    start=0,
+    end=1,
+    threshold=0.5,
+)
+
+
 @pytest.mark.parametrize(
-    "route,query,status,words",
+    "route,change,status,words",
     [
-        (
-            "values",
-            dict(run="nope", layer="gru", gate="update", epoch=1, sequence=0),
-            404,
-            "no 'layer' data",
-        ),
-        (
-            "values",
-            dict(run="train", layer="lstm", gate="update", epoch=1, sequence=0),
-            404,
-            "'lstm'",
-        ),
-        (
-            "values",
-            dict(run="train", layer="gru", gate="forget", epoch=1, sequence=0),
-            404,
-            "no gate 'forget'",
-        ),
-        (
-            "values",
-            dict(run="train", layer="gru", gate="update", epoch=7, sequence=0),
-            404,
-            "epoch 7",
-        ),
-        (
-            "values",
-            dict(
-                run="train", layer="gru", gate="update", epoch=1, sequence=SHOWN
-            ),
-            404,
-            "sequence 3",
-        ),
-        (
-            "values",
-            dict(
-                run="train", layer="gru", gate="update", epoch="one", sequence=0
-            ),
-            400,
-            "'epoch' must be int",
-        ),
-        (
-            "values",
-            dict(run="train", layer="gru", gate="update"),
-            400,
-            "missing query argument 'epoch'",
-        ),
-        (
-            "unit",
-            dict(run="train", layer="gru", gate="update", unit=3),
-            404,
-            "units 0 to 2",
-        ),
-        (
-            "pattern",
-            dict(
-                run="train",
-                layer="gru",
-                gate="update",
-                epoch=1,
-                sequence=0,
-                start=5,
-                end=2,
-                threshold=0.5,
-            ),
-            400,
-            "start <= end",
-        ),
-        (
-            "pattern",
-            dict(
-                run="train",
-                layer="gru",
-                gate="update",
-                epoch=1,
-                sequence=0,
-                start=0,
-                end=1,
-                threshold="high",
-            ),
-            400,
-            "'threshold' must be float",
-        ),
+        ("values", {"run": "nope"}, 404, "no 'layer' data"),
+        ("values", {"layer": "lstm"}, 404, "'lstm'"),
+        ("values", {"gate": "forget"}, 404, "no gate 'forget'"),
+        ("values", {"epoch": 7}, 404, "epoch 7"),
+        ("values", {"sequence": SHOWN}, 404, "sequence 3"),
+        ("values", {"epoch": "one"}, 400, "'epoch' must be int"),
+        ("values", {"epoch": None}, 400, "missing query argument 'epoch'"),
+        ("unit", {"unit": 3}, 404, "units 0 to 2"),
+        ("pattern", {"start": 5, "end": 2}, 400, "start <= end"),
+        ("pattern", {"threshold": "high"}, 400, "'threshold' must be float"),
     ],
 )
-def test_bad_requests_get_json_errors(fitted, route, query, status, words):
+def test_bad_requests_get_json_errors(fitted, route, change, status, words):
     _, _, app = fitted
+    query = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     got_status, body = get_json(app, route, **query)
     assert got_status == status
     assert words in body["error"]
@@ -314,3 +259,22 @@ def test_entry_point_and_import_without_tensorflow():
         check=True,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_no_tokens_for_a_layer_whose_steps_are_not_the_inputs(tmp_path):
+    ids = np.random.default_rng(0).integers(1, 5, (8, 12))
+    inputs = keras.Input((12,), dtype="int32")
+    h = keras.layers.Embedding(5, 4)(inputs)
+    h = keras.layers.Conv1D(4, 2, strides=2)(h)  # 6 steps from 12
+    h = keras.layers.GRU(3, name="gru")(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile(loss="mse")
+    monitor = keras_gates.GateMonitor(tmp_path, probe_data=ids)
+    model.fit(ids, np.zeros((8, 1)), epochs=1, verbose=0, callbacks=[monitor])
+    app = client(tmp_path)
+    _, runs = get_json(app, "runs")
+    assert runs["train"]["gru"]["steps"] == 6
+    assert runs["train"]["gru"]["tokens"] is False
+    query = dict(run="train", layer="gru", gate="reset", epoch=0, sequence=0)
+    status, got = get_json(app, "values", **query)
+    assert status == 200 and got["tokens"] is None

@@ -183,7 +183,11 @@ class GateMonitor(keras.callbacks.Callback):
                     f"GateMonitor: `{name}` must be a positive int, got "
                     f"{value!r}."
                 )
-        self.dashboard = bool(dashboard)
+        if not isinstance(dashboard, bool):
+            raise ValueError(
+                f"GateMonitor: `dashboard` must be a bool, got {dashboard!r}."
+            )
+        self.dashboard = dashboard
         self.dashboard_sequences = dashboard_sequences
         self.dashboard_bytes = dashboard_bytes
         self.vocabulary = vocabulary
@@ -298,7 +302,7 @@ class GateMonitor(keras.callbacks.Callback):
                 f"{source}.",
             )
             if self.dashboard:
-                self._write_layer_info(summaries)
+                self._write_layer_info(summaries, records, x)
         if self.dashboard:
             self._write_tokens(summaries, x, run)
         for record in records:
@@ -379,9 +383,12 @@ class GateMonitor(keras.callbacks.Callback):
                 self.dashboard_bytes // len(self._probe.layers),
             )
 
-    def _write_layer_info(self, summaries):
+    def _write_layer_info(self, summaries, records, x):
         table = describe(self.model)
-        for index, (name, layer) in enumerate(self._probe.layers):
+        steps = np.shape(keras.tree.flatten(x)[0])[1:2]
+        for index, ((name, layer), record) in enumerate(
+            zip(self._probe.layers, records)
+        ):
             rows = [r for r in table.rows if r.layer == name]
             board.layer_info(
                 summaries,
@@ -390,8 +397,8 @@ class GateMonitor(keras.callbacks.Callback):
                 twin_class_of(layer),
                 layer,
                 rows,
-                self.left,
-                self.right,
+                (self.left, self.right),
+                aligned=steps == record.valid.shape[1:2],
             )
 
     def _write_tokens(self, summaries, x, run):

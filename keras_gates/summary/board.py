@@ -27,9 +27,13 @@ def fit_sequences(gates, sequences, steps, units, wanted, max_bytes):
     return kept, min(steps, max(1, max_bytes // (kept * per_step)))
 
 
-def layer_info(summaries, index, name, kind, layer, rows, left, right):
-    """The layer's kind, sizes, gates and dimension table (written once);
-    `index` orders the layers as the model holds them."""
+def layer_info(summaries, index, name, kind, layer, rows, thresholds, aligned):
+    """The layer's kind, sizes, gates and dimension table (written once).
+
+    `index` orders the layers as the model holds them; `thresholds` are the
+    saturation thresholds (left, right); `aligned` says whether the layer's
+    steps are the steps of the model's input (whose tokens are written).
+    """
     cell = kind.cell_class
     info = {
         "index": index,
@@ -41,8 +45,9 @@ def layer_info(summaries, index, name, kind, layer, rows, left, right):
         "go_backwards": bool(layer.go_backwards),
         "params": int(layer.count_params()),
         "dimensions": [dataclasses.asdict(row) for row in rows],
-        "left": left,
-        "right": right,
+        "left": thresholds[0],
+        "right": thresholds[1],
+        "aligned": bool(aligned),
     }
     _text(summaries, metadata.tag(name, "layer"), json.dumps(info), "layer")
 
@@ -60,24 +65,26 @@ def layer_epoch(summaries, record, stats, go_backwards, wanted, max_bytes):
         max_bytes: at most this many bytes of gate codes.
     """
     names = list(record.gates)
-    values = np.stack([record.gates[g] for g in names])  # (G, B, T, H)
     valid = np.asarray(record.valid, bool)
-    if go_backwards:
-        values, valid = values[:, :, ::-1], valid[:, ::-1]
-    count, batch, steps, units = values.shape
-    kept, shown = fit_sequences(count, batch, steps, units, wanted, max_bytes)
-    scale = np.zeros((count, 2), np.float32)
-    codes = np.empty((count, kept, shown, units), np.uint16)
-    histograms = np.zeros((count, units, metadata.BINS), np.uint32)
+    batch, steps, units = record.gates[names[0]].shape
+    kept, shown = fit_sequences(
+        len(names), batch, steps, units, wanted, max_bytes
+    )
+    scale = np.zeros((len(names), 2), np.float32)
+    codes = np.empty((len(names), kept, shown, units), np.uint16)
+    histograms = np.zeros((len(names), units, metadata.BINS), np.uint32)
     for index, gate in enumerate(names):
-        at_valid = values[index][valid]  # (valid steps, H)
-        sigmoid = gate in record.sigmoid_gates
-        low, high = metadata.value_range(at_valid, sigmoid)
+        values = record.gates[gate]
+        # (valid steps, units); a view when nothing is masked.
+        at_valid = values.reshape(-1, units) if valid.all() else values[valid]
+        low, high = metadata.value_range(at_valid, gate in record.sigmoid_gates)
         scale[index] = low, high
-        codes[index] = metadata.quantize(
-            values[index, :kept, :shown], low, high
-        )
+        if go_backwards:  # back into input order
+            values = values[:, ::-1]
+        codes[index] = metadata.quantize(values[:kept, :shown], low, high)
         histograms[index] = _unit_histograms(at_valid, low, high)
+    if go_backwards:
+        valid = valid[:, ::-1]
     add = summaries.tensor
     add(metadata.tag(record.name, "sequences"), codes, _meta("sequences"))
     add(metadata.tag(record.name, "scale"), scale, _meta("scale"))
@@ -146,17 +153,37 @@ def _features(step, shown=3):
     return text + (", ..." if len(step) > shown else "")
 
 
-def _unit_histograms(values, low, high):
-    """(units, BINS) counts of each unit's finite values on [low, high]."""
+def _unit_histograms(values, low, high, rows=512):
+    """(units, BINS) counts of each unit's finite values on [low, high].
+
+    Worked through `rows` rows at a time in two reused buffers: fresh
+    arrays the size of all values cost more in page faults than the
+    arithmetic (7.5 ms against 2.9 ms for 12,800 x 64 values here).
+    """
     units = values.shape[-1]
-    finite = np.isfinite(values)
-    scaled = (np.where(finite, values, low) - low) * (
-        metadata.BINS / (high - low)
-    )
-    bins = np.clip(scaled, 0, metadata.BINS - 1).astype(np.intp)
-    flat = (np.arange(units) * metadata.BINS + bins)[finite]
-    counts = np.bincount(flat, minlength=units * metadata.BINS)
-    return counts.reshape(units, metadata.BINS)
+    size = units * metadata.BINS
+    per_bin = np.float32(metadata.BINS / (high - low))
+    offset = np.float32(low) * per_bin
+    first_bins = np.arange(units, dtype=np.int32) * metadata.BINS
+    scaled = np.empty((rows, units), np.float32)
+    bins = np.empty((rows, units), np.int32)
+    counts = np.zeros(size + 1, np.int64)
+    for start in range(0, len(values), rows):
+        part = values[start : start + rows]
+        chunk, index = scaled[: len(part)], bins[: len(part)]
+        np.multiply(part, per_bin, out=chunk)
+        chunk -= offset
+        # A sum is finite only if every term is (or if it overflowed).
+        finite = None if np.isfinite(chunk.sum()) else np.isfinite(chunk)
+        if finite is not None:
+            chunk[~finite] = 0
+        np.clip(chunk, 0, metadata.BINS - 1, out=chunk)
+        np.copyto(index, chunk, casting="unsafe")
+        index += first_bins
+        if finite is not None:
+            index[~finite] = size  # one bin more, dropped
+        counts += np.bincount(index.ravel(), minlength=size + 1)
+    return counts[:size].reshape(units, metadata.BINS)
 
 
 def _nan(value):

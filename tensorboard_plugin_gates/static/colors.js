@@ -43,4 +43,4 @@ export function gateColour(gate) {
 }
 
 export const SELECTED = "#e6194b";
-export const HIT = "#f58231";
+export const HIT = "#1b1b1b";

@@ -46,7 +46,9 @@ export function drawTraces(data, view) {
     }));
   }
 
-  // Plain lines first, then hits, then the selected unit on top.
+  // Plain lines first (grey once some units stand out), then hits, then
+  // the selected unit on top.
+  const plain = view.hits.size || view.unit !== null ? "#b0b0b0" : gateColour(data.gate);
   const order = [...Array(units).keys()].sort(
     (a, b) => rank(a, view) - rank(b, view),
   );
@@ -59,7 +61,7 @@ export function drawTraces(data, view) {
     const line = svg("polyline", {
       points: points.join(" "),
       class: selected ? "trace selected" : hit ? "trace hit" : "trace",
-      stroke: selected ? SELECTED : hit ? HIT : gateColour(data.gate),
+      stroke: selected ? SELECTED : hit ? HIT : plain,
       "data-unit": unit,
       onclick: () => view.onUnit(unit),
     }, tip(`unit ${unit}`));

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_gates import figures as cell_figures
+from keras_gates.callbacks import probe_inputs
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
@@ -229,7 +230,7 @@ class GateMonitor(keras.callbacks.Callback):
         self._noted = set()
         self._figures_due = self.figures
         if self.probe_data is not None:
-            self._probe_x = self._take(self.probe_data)
+            self._probe_x = probe_inputs.take(self.probe_data, self.max_probe)
             check_inputs(self.model, self._probe_x, "GateMonitor: probe_data")
         else:
             # Validation data shows up only at the first epoch end: keep
@@ -298,8 +299,8 @@ class GateMonitor(keras.callbacks.Callback):
             self._noted.add(run)
             summaries.text(
                 "gate_monitor/probe",
-                f"Gates are computed on {_batch_size(x)} sequences of "
-                f"{source}.",
+                f"Gates are computed on {probe_inputs.batch_size(x)} "
+                f"sequences of {source}.",
             )
             if self.dashboard:
                 self._write_layer_info(summaries, records, x)
@@ -438,46 +439,14 @@ class GateMonitor(keras.callbacks.Callback):
             for key, value in stats.items():
                 summaries.scalar(f"{tag}/{key}", value)
 
-    def _take(self, data):
-        """At most `max_probe` input sequences from array, tuple or dataset."""
-        if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset
-            data = self._first_sequences(data.as_numpy_iterator())
-            if data is None:
-                raise ValueError("GateMonitor: probe_data dataset is empty.")
-            return data
-        if isinstance(data, tuple):
-            data = data[0]
-        return keras.tree.map_structure(
-            lambda a: np.asarray(a)[: self.max_probe], data
-        )
-
-    def _first_sequences(self, batches):
-        """The inputs of the first `max_probe` sequences of some batches.
-
-        Batches are inputs or `(x, y[, sample_weight])` tuples; returns None
-        when there are none.
-        """
-        kept, count = [], 0
-        for batch in batches:
-            x = batch[0] if isinstance(batch, tuple) else batch
-            kept.append(x)
-            count += _batch_size(x)
-            if count >= self.max_probe:
-                break
-        if not kept:
-            return None
-        return keras.tree.map_structure(
-            lambda *parts: np.concatenate(parts)[: self.max_probe], *kept
-        )
-
     def _probe_batch(self):
         """(inputs, run, description) to probe with, or (None, ...)."""
         if self._probe_x is not None:
             return self._probe_x, "train", "probe_data"
         iterator = getattr(self.model, "_eval_epoch_iterator", None)
         if iterator is not None:
-            x = self._first_sequences(
-                iterator.data_adapter.get_numpy_iterator()
+            x = probe_inputs.first_sequences(
+                iterator.data_adapter.get_numpy_iterator(), self.max_probe
             )
             return x, "validation", "the validation data (the first ones)"
         x = self._sample.read() if self._sample.available else None
@@ -507,7 +476,3 @@ _FIGURE_DESCRIPTIONS = {
     "lstm_vs_gru": "LSTM and GRU cells at this layer's sizes, side by side, "
     "with their parameter counts." + _COLOURED,
 }
-
-
-def _batch_size(x):
-    return int(np.shape(keras.tree.flatten(x)[0])[0])

@@ -7,7 +7,7 @@
 import { css, ink, rgb, SELECTED } from "./colors.js";
 import { el, svg, tip, fmt } from "./dom.js";
 
-const BOX_W = 76, BOX_H = 40;
+const BOX_W = 88, BOX_H = 40;
 
 // Per kind of cell: boxes (neural-network layers), operators (no weights),
 // wires, and the state lines that stand for the `cell`/`hidden` values.

@@ -14,7 +14,7 @@ from keras import ops
 
 from keras_gates.describe import no_recurrent_layer, recurrent_layers
 from keras_gates.layers import GRU, LSTM, SimpleRNN
-from keras_gates.layers.base import GatedRNN
+from keras_gates.layers.base import GatedRNN, numeric
 
 _TWINS = (
     (keras.layers.LSTMCell, LSTM),
@@ -114,6 +114,8 @@ def listen(layer, twin, on_gates, wants_gates=lambda training: True, rows=None):
             return original(sequences, **kwargs)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
+        if mask is not None and len(mask.shape) == 3:  # (batch, time, 1)
+            mask = ops.squeeze(mask, -1)
         if twin is None:
             result, gates = _own_gates(layer, original, sequences, kwargs, rows)
         else:
@@ -288,10 +290,9 @@ def check_inputs(model, x, what):
 
 def _numeric(dtype):
     try:
-        name = keras.backend.standardize_dtype(dtype)
+        return numeric(keras.backend.standardize_dtype(dtype))
     except (TypeError, ValueError):
         return False
-    return name == "bool" or name.startswith(("float", "int", "uint", "bf"))
 
 
 def twin_class_of(layer):

@@ -428,3 +428,21 @@ def test_cell_figures_are_logged_once_at_the_first_probe(tmp_path):
     assert not [tag for tag in events if "/figures/" in tag]
     with pytest.raises(ValueError, match="`figures` must be a bool"):
         keras_gates.GateMonitor(log_dir, figures="yes")
+
+
+def test_training_mean_is_nan_when_no_value_is_finite(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    model.get_layer("gru").set_weights(
+        [np.full_like(w, np.nan) for w in model.get_layer("gru").get_weights()]
+    )
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x[:4], track_training=True
+    )
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[monitor])
+    events = read_run(str(tmp_path), "train")
+    assert np.isnan(events["gru/update/training/mean"][-1][1])
+    assert np.isnan(events["gru/update/mean"][-1][1])  # the probe's, too
+    assert events["gru/update/training/nonfinite"][-1][1] > 0
+    assert 0.0 < events["lstm/forget/training/mean"][-1][1] < 1.0

@@ -144,12 +144,14 @@ class GateAccumulator:
         for gate, c in self.read().items():
             low, high = self.ranges[gate]
             edges = np.linspace(low, high, self.bins + 1)
-            total = max(float(c["count"].sum()), 1.0)
+            counted = float(c["count"].sum())
+            total = max(counted, 1.0)
             stats = {
                 "histogram": np.stack(
                     [edges[:-1], edges[1:], c["histogram"]], axis=1
                 ),
-                "mean": float(c["sum"]) / total,
+                # NaN when no value was finite, as the probe's mean.
+                "mean": float(c["sum"]) / counted if counted else np.nan,
                 "nonfinite": float(c["nonfinite"]),
             }
             if gate in self.sigmoid_gates:

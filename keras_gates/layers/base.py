@@ -36,6 +36,11 @@ def _hoist_input_projection():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def numeric(dtype):
+    """Whether a (standardized) dtype holds numbers a layer can take."""
+    return dtype == "bool" or dtype.startswith(("float", "int", "uint", "bf"))
+
+
 class GatedRNN(keras.layers.RNN):
     """Base class of the keras-gates recurrent layers (not used directly).
 
@@ -44,6 +49,9 @@ class GatedRNN(keras.layers.RNN):
 
     cell_class = None
     cell_name = None
+    # Keras's LSTM and GRU take `use_cudnn` and drop the old
+    # `implementation`; its SimpleRNN takes neither.
+    takes_cudnn = True
     # Set only while `keras_gates.probe.listen` runs the layer for training
     # statistics: with `return_gates`, the gates of the first `_gate_rows`
     # sequences alone, written inside the loop, without a gradient.
@@ -57,9 +65,13 @@ class GatedRNN(keras.layers.RNN):
                 view = property(lambda self, n=name: getattr(self.cell, n))
                 setattr(cls, name, view)
 
-    def __init__(self, units, return_gates=False, use_cudnn="auto", **kwargs):
+    def __init__(self, units, return_gates=False, **kwargs):
         owner = type(self).__name__
         check_backend(owner)
+        use_cudnn = "auto"
+        if self.takes_cudnn:
+            use_cudnn = kwargs.pop("use_cudnn", "auto")
+            kwargs.pop("implementation", None)
         if use_cudnn not in ("auto", True, False):
             raise ValueError(
                 f"{owner}: argument `use_cudnn` must be 'auto', True or False, "
@@ -74,7 +86,7 @@ class GatedRNN(keras.layers.RNN):
             owner, self.cell_class.keras_cell(), (units,), cell_args
         )
         cell = self.cell_class(
-            units,
+            int(units),
             dtype=kwargs.get("dtype"),
             trainable=kwargs.get("trainable", True),
             name=self.cell_name,
@@ -83,8 +95,9 @@ class GatedRNN(keras.layers.RNN):
         super().__init__(cell, **kwargs)
         self.input_spec = keras.layers.InputSpec(ndim=3)
         self.return_gates = bool(return_gates)
-        # Accepted for drop-in compatibility; keras-gates never uses cuDNN.
-        self.use_cudnn = use_cudnn
+        if self.takes_cudnn:
+            # Accepted for drop-in use; keras-gates never uses cuDNN.
+            self.use_cudnn = use_cudnn
 
     @property
     def gate_names(self):
@@ -116,26 +129,50 @@ class GatedRNN(keras.layers.RNN):
             output_mask = [output_mask]
         return output_mask + [None] * len(self.gate_names)
 
-    def _check_dtype(self, sequences):
-        if not keras.backend.is_float_dtype(sequences.dtype):
+    def _check_inputs(self, sequences, mask=None):
+        """Numbers of shape (batch, time > 0, features), and a mask of
+        shape (batch, time) or (batch, time, 1); returns the mask as
+        (batch, time). Integer and bool inputs are cast, as Keras does."""
+        owner = f"{type(self).__name__} layer '{self.name}'"
+        dtype = keras.backend.standardize_dtype(sequences.dtype)
+        if not numeric(dtype):
             raise TypeError(
-                f"{type(self).__name__} layer '{self.name}' expects floating "
-                f"point inputs of shape (batch, time, features), got dtype "
-                f"{keras.backend.standardize_dtype(sequences.dtype)}. Cast "
-                "them, or put an Embedding layer first for token ids."
+                f"{owner} expects numbers of shape (batch, time, features), "
+                f"got dtype {dtype}."
             )
+        if sequences.shape[1] == 0:
+            raise ValueError(
+                f"{owner} needs at least one time step; got inputs of shape "
+                f"{tuple(sequences.shape)}."
+            )
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if mask is None:
+            return None
+        shape = tuple(mask.shape)
+        if len(shape) == 3 and shape[-1] == 1:
+            mask, shape = ops.squeeze(mask, -1), shape[:2]
+        fits = len(shape) == 2 and all(
+            m is None or s is None or m == s
+            for m, s in zip(shape, sequences.shape[:2])
+        )
+        if not fits:
+            raise ValueError(
+                f"{owner} expects a mask of shape (batch, time) = "
+                f"{tuple(sequences.shape[:2])} (or with a last axis of 1); "
+                f"got {shape}."
+            )
+        return mask
 
     def compute_output_spec(self, sequences, *args, **kwargs):
-        self._check_dtype(sequences)
+        self._check_inputs(sequences, kwargs.get("mask"))
         return super().compute_output_spec(sequences, *args, **kwargs)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        self._check_dtype(sequences)
+        mask = self._check_inputs(sequences, mask)
         # Layer.__call__ casts inputs; stateless_call does not.
         sequences = ops.cast(sequences, self.compute_dtype)
         states = self._initial_states(sequences, initial_state)
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
         # The weights, in the compute dtype, are read once per call rather
         # than at every step of the loop.
         weights = self.cell.weight_values()
@@ -180,8 +217,15 @@ class GatedRNN(keras.layers.RNN):
                 f"tensor(s) of shape (batch, {self.cell.units}); got "
                 f"{len(initial_state)}."
             )
-        dtype = self.cell.compute_dtype
-        return tuple(ops.convert_to_tensor(s, dtype) for s in initial_state)
+        dtype, units = self.cell.compute_dtype, self.cell.units
+        states = [ops.convert_to_tensor(s, dtype) for s in initial_state]
+        # A state of shape (units,) or (1, units) serves the whole batch.
+        return tuple(
+            ops.broadcast_to(s, (batch, units))
+            if len(s.shape) == 1 or s.shape[0] == 1
+            else s
+            for s in states
+        )
 
     def _run(self, sequences, states, mask, training, weights):
         """The time loop: returns (output, final states, gate dict or None)."""

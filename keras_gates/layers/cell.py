@@ -13,6 +13,7 @@ the step into two parts that the layers reuse:
 
 import contextlib
 import inspect
+import numbers
 
 import keras
 from keras import ops
@@ -27,7 +28,7 @@ def check_cell_args(owner, keras_cell, args, kwargs):
     bound = inspect.signature(keras_cell.__init__).bind(None, *args, **kwargs)
     values = bound.arguments
     units = values.get("units")
-    if isinstance(units, bool) or not isinstance(units, int):
+    if isinstance(units, bool) or not isinstance(units, numbers.Integral):
         raise TypeError(
             f"{owner}: argument `units` must be a positive integer, got "
             f"{units!r} of type {type(units).__name__}."
@@ -80,12 +81,15 @@ class GateCell:
     gate_names = ()
     activation_count = 0
     sigmoid_gates = ()
+    # Keras's LSTM and GRU cells skip dropout at a rate of 1; its
+    # SimpleRNN cell applies it (all zeros).
+    drops_everything_at_rate_one = False
 
     def __init__(self, units, *args, **kwargs):
         check_cell_args(
             type(self).__name__, self.keras_cell(), (units, *args), kwargs
         )
-        super().__init__(units, *args, **kwargs)
+        super().__init__(int(units), *args, **kwargs)
 
     @classmethod
     def keras_cell(cls):
@@ -158,9 +162,10 @@ class GateCell:
             recurrent = self.get_recurrent_dropout_mask(state)
         if not training:
             return None, None
+        applies = self.drops_everything_at_rate_one
         return (
-            dropout if self.dropout < 1 else None,
-            recurrent if self.recurrent_dropout < 1 else None,
+            dropout if applies or self.dropout < 1 else None,
+            recurrent if applies or self.recurrent_dropout < 1 else None,
         )
 
     def step_with_gates(self, inputs, states, training=False):

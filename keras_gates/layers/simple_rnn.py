@@ -49,6 +49,7 @@ class SimpleRNNCell(GateCell, keras.layers.SimpleRNNCell):
 
     gate_names = ("hidden",)
     sigmoid_gates = ()
+    drops_everything_at_rate_one = True
     activation_count = 0
 
     def recur(self, z, states, recurrent_mask=None):
@@ -103,3 +104,4 @@ class SimpleRNN(GatedRNN):
 
     cell_class = SimpleRNNCell
     cell_name = "simple_rnn_cell"
+    takes_cudnn = False

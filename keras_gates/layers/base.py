@@ -12,6 +12,8 @@ after masking; the output sequence and the gate dict are both cut from it
 after the loop, so the gates cost one write per step.
 """
 
+import sys
+
 import keras
 from keras import ops
 
@@ -115,6 +117,19 @@ class GatedRNN(keras.layers.RNN):
         shape = super().compute_output_shape(sequences_shape)
         if not self.return_gates:
             return shape
+        # Bidirectional merges its halves' outputs and cannot carry a dict
+        # of gates; it asks this shape first, so say so here.
+        caller = sys._getframe(1).f_locals.get("self")
+        if isinstance(caller, keras.layers.Bidirectional):
+            raise ValueError(
+                f"{type(self).__name__} layer '{self.name}' with "
+                "return_gates=True cannot be wrapped in Bidirectional, which "
+                "merges outputs and has no place for the gates. Wrap it with "
+                "return_gates=False and take the gates with "
+                "keras_gates.gates(model, x) (both halves, named "
+                "'<name>/forward' and '<name>/backward'), or use two layers, "
+                "one with go_backwards=True, and merge their outputs yourself."
+            )
         gate_shape = (sequences_shape[0], sequences_shape[1], self.cell.units)
         gates = {name: gate_shape for name in self.gate_names}
         if self.return_state:

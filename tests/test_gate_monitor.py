@@ -446,3 +446,74 @@ def test_training_mean_is_nan_when_no_value_is_finite(tmp_path):
     assert np.isnan(events["gru/update/mean"][-1][1])  # the probe's, too
     assert events["gru/update/training/nonfinite"][-1][1] > 0
     assert 0.0 < events["lstm/forget/training/mean"][-1][1] < 1.0
+
+
+class Stop(keras.callbacks.Callback):
+    """Raises `error` after the second training batch."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            raise self.error
+
+
+def replaced_calls(model):
+    """Names of the model and layers whose `call` is replaced."""
+    found = [model, *model._flatten_layers()]
+    return [layer.name for layer in found if "call" in layer.__dict__]
+
+
+def listening_fit(model, log_dir, extra=(), **kwargs):
+    x, y = data()
+    monitor = keras_gates.GateMonitor(
+        str(log_dir), track_training=True, **kwargs
+    )
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[monitor, *extra],
+    )
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("x")])
+def test_an_interrupted_fit_leaves_nothing_to_the_next(tmp_path, error):
+    x, _ = data()
+    model = model_with_stock_and_gates_layers()
+    with pytest.raises(type(error)):
+        # No probe_data: the training batches are kept too.
+        listening_fit(model, tmp_path / "a", [Stop(error)])
+    assert replaced_calls(model)  # Keras ran no on_train_end
+    listening_fit(model, tmp_path / "b", probe_data=x[:4])
+    assert replaced_calls(model) == []
+    events = read_run(str(tmp_path / "b"), "train")
+    counts = events["gru/update/training/histogram"][-1][1][:, 2]
+    assert counts.sum() == mask_of(x).sum() * 3  # every valid step, once
+    twin = model_with_stock_and_gates_layers()
+    twin.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), twin.predict(x, verbose=0), atol=1e-6
+    )
+
+
+def test_one_listening_monitor_per_fit(tmp_path):
+    x, _ = data()
+    model = model_with_stock_and_gates_layers()
+    second = keras_gates.GateMonitor(
+        str(tmp_path / "b"), probe_data=x[:4], track_training=True
+    )
+    with pytest.raises(ValueError, match="listening to its training already"):
+        listening_fit(model, tmp_path / "a", [second], probe_data=x[:4])
+    assert replaced_calls(model) == []
+    # A second monitor that only probes works beside the listening one.
+    probing = keras_gates.GateMonitor(str(tmp_path / "c"), probe_data=x[:4])
+    listening_fit(model, tmp_path / "a", [probing], probe_data=x[:4])
+    assert replaced_calls(model) == []
+    assert "gru/update/mean" in read_run(str(tmp_path / "c"), "train")
+    assert "gru/update/training/mean" in read_run(str(tmp_path / "a"), "train")

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from keras_gates import figures as cell_figures
-from keras_gates.callbacks import probe_inputs
+from keras_gates.callbacks import hooks, probe_inputs
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
@@ -226,6 +226,9 @@ class GateMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._check_log_dir()
+        if hooks.clear_stale(self.model, self):
+            # fit made its train function with the stale listeners in it.
+            self.model.make_train_function(force=True)
         self._probe = GateProbe(self.model, self.layers, "GateMonitor")
         self._noted = set()
         self._figures_due = self.figures
@@ -236,8 +239,13 @@ class GateMonitor(keras.callbacks.Callback):
             # Validation data shows up only at the first epoch end: keep
             # training inputs too, in case there is none.
             self._sample = TrainingSample(self.model, self.max_probe)
-            if self._sample.available:
-                self._sample.start()
+        listening = self.track_training or (
+            self._sample is not None and self._sample.available
+        )
+        if listening:
+            hooks.claim(self.model, self)
+        if self._sample is not None and self._sample.available:
+            self._sample.start()
         table = describe(self.model)
         writer = self._writer("train")
         with writer.as_default(step=0):
@@ -317,6 +325,14 @@ class GateMonitor(keras.callbacks.Callback):
         writer.flush()
 
     def on_train_end(self, logs=None):
+        self.stop_listening()
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    def stop_listening(self):
+        """Put back every `call` this monitor replaced; later fits of the
+        model run without its listeners."""
         listeners = list(self._accumulators)
         if self._sample is not None and self._sample.available:
             listeners.append(self._sample)
@@ -325,9 +341,7 @@ class GateMonitor(keras.callbacks.Callback):
         self._accumulators, self._sample = [], None
         if listeners:
             self.model.make_train_function(force=True)
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        hooks.release(self.model, self)
 
     def _write_layer(self, summaries, record):
         name = record.name

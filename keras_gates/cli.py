@@ -169,7 +169,8 @@ def _parser():
         "--data",
         type=pathlib.Path,
         required=True,
-        help=".npy array of model inputs (batch, time, features)",
+        help=".npy array of model inputs: (batch, time, features), or "
+        "(batch, time) token ids for a model that starts with an Embedding",
     )
     inspect.add_argument(
         "--layers", nargs="+", help="recurrent layer names (default: all)"
@@ -182,6 +183,11 @@ def _parser():
     )
     inspect.add_argument(
         "--logdir", help="also write GateMonitor's TensorBoard summaries"
+    )
+    inspect.add_argument(
+        "--no-table",
+        action="store_true",
+        help="leave out the dimension table of every layer",
     )
     inspect.add_argument(
         "--vocabulary",
@@ -233,11 +239,18 @@ def _sizes(args, parser):
         )
 
 
+# What keras.saving.load_model reads: the Keras format and legacy HDF5.
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
 def _load_model(path):
     if not path.is_file():
         raise ValueError(f"no such model file: {path}")
-    if path.suffix != ".keras":
-        raise ValueError(f"{path} is not a .keras file")
+    if path.suffix not in MODEL_SUFFIXES:
+        raise ValueError(
+            f"{path} is not a model file Keras loads (a "
+            f"{', '.join(MODEL_SUFFIXES)} file)"
+        )
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # Keras raises many kinds here
@@ -304,7 +317,8 @@ def _inspect(args, parser):
     records = GateProbe(model, args.layers, "inspect").run(x)
     print(f"Gates of {args.model} on {len(x)} sequences of {args.data}:\n")
     print(saturation_table(records))
-    print(describe(model).to_markdown(), end="")
+    if not args.no_table:
+        print(describe(model).to_markdown(), end="")
     if args.logdir:
         monitor = GateMonitor(
             args.logdir,
@@ -362,9 +376,10 @@ def _board(args, parser):
 def _load_data(path, model):
     if not path.is_file():
         raise ValueError(f"no such data file: {path}")
+    _check_npy_size(path)
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError) as error:
         raise ValueError(
             f"cannot read {path} as a .npy array: {error}"
         ) from None
@@ -383,11 +398,39 @@ def _load_data(path, model):
         e is None or e == s for e, s in zip(expected[1:], x.shape[1:])
     )
     if not fits or not len(x):
+        wanted = ", ".join("any" if e is None else str(e) for e in expected[1:])
         raise ValueError(
-            f"{path} has shape {x.shape}; the model expects "
-            f"{('N',) + expected[1:]} with N >= 1"
+            f"{path} has shape {x.shape}; the model expects (N, {wanted}) "
+            "with N >= 1"
         )
     return x
+
+
+def _check_npy_size(path):
+    """A clear error for a .npy file shorter than its header says (an empty
+    file, or a header claiming more than the file holds), before loading."""
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        try:
+            major, _ = np.lib.format.read_magic(file)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(file)
+        except (ValueError, EOFError, OSError):
+            raise ValueError(
+                f"cannot read {path} as a .npy array ({size} bytes, no .npy "
+                "header)"
+            ) from None
+        count = int(np.prod(shape, dtype=object))
+        claimed = file.tell() + count * dtype.itemsize
+    if dtype.hasobject or claimed > size:
+        raise ValueError(
+            f"{path} says it holds a {dtype} array of shape {shape} "
+            f"({claimed:,} bytes) but the file has {size:,} bytes"
+        )
 
 
 def main(argv=None):

@@ -268,10 +268,12 @@ def test_file_errors(capsys, tmp_path, saved):
     assert "no such model file" in failed(
         capsys, "describe", tmp_path / "missing.keras"
     )
-    (tmp_path / "model.h5").write_text("x")
-    assert "not a .keras file" in failed(
-        capsys, "figures", tmp_path / "model.h5"
+    (tmp_path / "model.txt").write_text("x")
+    assert "not a model file Keras loads (a .keras, .h5, .hdf5 file)" in (
+        failed(capsys, "figures", tmp_path / "model.txt")
     )
+    (tmp_path / "model.h5").write_text("x")
+    assert "cannot load" in failed(capsys, "figures", tmp_path / "model.h5")
     (tmp_path / "broken.keras").write_text("not a zip")
     assert "cannot load" in failed(
         capsys, "inspect", tmp_path / "broken.keras", "--data", data
@@ -293,7 +295,7 @@ def test_inspect_data_errors(capsys, tmp_path, saved):
     np.save(tmp_path / "wide.npy", x[..., :2])
     line = failed(capsys, "inspect", path, "--data", tmp_path / "wide.npy")
     assert f"shape (12, {STEPS}, 2)" in line
-    assert f"expects ('N', {STEPS}, {FEATURES})" in line
+    assert f"expects (N, {STEPS}, {FEATURES}) with N >= 1" in line
     np.save(tmp_path / "words.npy", np.array([["a", "b"]]))
     assert "holds <U1 values, not numbers" in failed(
         capsys, "inspect", path, "--data", tmp_path / "words.npy"
@@ -323,6 +325,42 @@ def test_inspect_data_errors(capsys, tmp_path, saved):
         "nope",
     )
     assert "no recurrent layer named ['nope']" in line
+
+
+def test_inspect_npy_files_shorter_than_their_header(capsys, tmp_path, saved):
+    path = saved[0]
+    (tmp_path / "zero.npy").write_bytes(b"")
+    assert "zero.npy as a .npy array (0 bytes, no .npy header)" in failed(
+        capsys, "inspect", path, "--data", tmp_path / "zero.npy"
+    )
+    # A header claiming 373 GiB over a few bytes of data.
+    huge = tmp_path / "huge.npy"
+    with huge.open("wb") as file:
+        header = {
+            "descr": "<f4",
+            "fortran_order": False,
+            "shape": (10**8, 1000),
+        }
+        np.lib.format.write_array_header_1_0(file, header)
+        file.write(b"\0" * 16)
+    line = failed(capsys, "inspect", path, "--data", huge)
+    assert "shape (100000000, 1000) (400,000,000,128 bytes)" in line
+    assert "the file has" in line
+
+
+def test_inspect_h5_model_and_no_table(capsys, tmp_path, saved):
+    _, data, model, _ = saved
+    model.save(tmp_path / "model.h5")
+    status, out, err = run(
+        capsys, "inspect", tmp_path / "model.h5", "--data", data, "--no-table"
+    )
+    assert status == 0, err
+    assert len(table_rows(out, "gru")) == 4  # gate rows only
+    assert "**total**" not in out
+    status, out, _ = run(
+        capsys, "inspect", tmp_path / "model.h5", "--data", data
+    )
+    assert "**total**" in out
 
 
 def test_demo_too_little_text(capsys, tmp_path):

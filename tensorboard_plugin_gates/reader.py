@@ -148,6 +148,7 @@ class Reader:
             "sequence": sequence,
             "units": int(values.shape[0]),
             "steps": int(values.shape[1]),
+            "first_step": info.get("first_step", 0),
             "sigmoid": gate in info["sigmoid_gates"],
             "low": float(low),
             "high": float(high),

@@ -278,3 +278,31 @@ def test_no_tokens_for_a_layer_whose_steps_are_not_the_inputs(tmp_path):
     query = dict(run="train", layer="gru", gate="reset", epoch=0, sequence=0)
     status, got = get_json(app, "values", **query)
     assert status == 200 and got["tokens"] is None
+
+
+def test_a_window_of_steps(tmp_path):
+    ids = np.random.default_rng(1).integers(1, len(VOCABULARY), (4, 12))
+    inputs = keras.Input((12,), dtype="int32")
+    h = keras.layers.Embedding(len(VOCABULARY), 4)(inputs)
+    h = keras.layers.Bidirectional(keras.layers.GRU(3), name="bi")(h)
+    model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    model.compile(loss="mse")
+    monitor = keras_gates.GateMonitor(
+        tmp_path, probe_data=ids, vocabulary=VOCABULARY, steps=(4, 9)
+    )
+    model.fit(ids, np.zeros((4, 1)), epochs=1, verbose=0, callbacks=[monitor])
+    expected = keras_gates.gates(model, ids)
+    app = client(tmp_path)
+    for layer in ("bi/forward", "bi/backward"):
+        gates = expected[layer]["reset"]
+        if layer == "bi/backward":
+            gates = gates[:, ::-1]  # into input order
+        query = dict(run="train", layer=layer, gate="reset", epoch=0)
+        _, got = get_json(app, "values", **query, sequence=1)
+        assert (got["first_step"], got["steps"]) == (4, 5)
+        assert got["tokens"] == [VOCABULARY[i] for i in ids[1, 4:9]]
+        np.testing.assert_allclose(
+            np.array(got["values"]), gates[1, 4:9].T, atol=1 / 256
+        )
+    with pytest.raises(ValueError, match="`steps` must be"):
+        keras_gates.GateMonitor(tmp_path, steps=(5, 5))

@@ -7,6 +7,7 @@ the NumPy recurrence of `reference.py`.
 import os
 
 import keras
+import matplotlib
 import numpy as np
 import pytest
 from conftest import CellSpec, tf_only
@@ -517,3 +518,36 @@ def test_one_listening_monitor_per_fit(tmp_path):
     assert replaced_calls(model) == []
     assert "gru/update/mean" in read_run(str(tmp_path / "c"), "train")
     assert "gru/update/training/mean" in read_run(str(tmp_path / "a"), "train")
+
+
+def test_heatmaps_average_blocks_of_steps_past_1024_columns():
+    from keras_gates.summary import images
+
+    values = np.random.default_rng(0).random((3000, 2))
+    values[2999, 1] = np.nan
+    image = images.heatmap(values, True, scale=1)
+    assert image.shape[:2] == (2, 1000)  # blocks of 3 steps
+    means = values.reshape(1000, 3, 2).mean(axis=1)
+    colours = matplotlib.colormaps["viridis"](means[:, 0])
+    np.testing.assert_allclose(image[0, :, :3] / 255, colours[:, :3], atol=0.01)
+    assert tuple(image[1, -1, :3]) == (255, 0, 255)  # NaN in the block
+
+
+def test_a_long_sequence_writes_a_bounded_epoch(tmp_path):
+    steps = 3000
+    x = np.random.default_rng(0).standard_normal((2, steps, 2))
+    model = keras.Sequential(
+        [keras.Input((steps, 2)), keras_gates.LSTM(3, name="lstm")]
+    )
+    model.compile(loss="mse")
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x, figures=False, dashboard_bytes=2**16
+    )
+    model.fit(x, np.zeros((2, 3)), epochs=1, verbose=0, callbacks=[monitor])
+    written = sum(p.stat().st_size for p in (tmp_path / "train").iterdir())
+    assert written < 400_000
+    events = read_run(str(tmp_path), "train")
+    width = int(events["lstm/forget/heatmap"][-1][1][0])
+    assert width == 4 * 1000  # 3000 steps, 3 a column, 4 pixels each
+    codes = events["lstm/_gates/sequences"][-1][1]
+    assert codes.nbytes <= 2**16 and codes.shape[2] < steps

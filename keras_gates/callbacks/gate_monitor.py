@@ -4,14 +4,13 @@ import os
 import warnings
 
 import keras
-import numpy as np
 
 from keras_gates import figures as cell_figures
 from keras_gates.callbacks import hooks, probe_inputs
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
-from keras_gates.probe import GateProbe, check_inputs, twin_class_of
+from keras_gates.probe import GateProbe, check_inputs
 from keras_gates.summary import board, images, write
 from keras_gates.summary.stats import gate_stats
 
@@ -101,6 +100,12 @@ class GateMonitor(keras.callbacks.Callback):
         vocabulary: optional sequence or mapping from token id to text, for
             models whose first input is token ids (batch, time): the
             dashboard writes the tokens along the time axis.
+        steps: optional `(start, stop)`: the window of steps (in input
+            order) that heatmaps and the dashboard's sequences show;
+            statistics always cover every step. Default: all steps;
+            heatmaps of more than 1,024 steps average blocks of steps, and
+            the dashboard keeps the first steps that fit
+            `dashboard_bytes`.
 
     Example:
 
@@ -133,6 +138,7 @@ class GateMonitor(keras.callbacks.Callback):
         dashboard_sequences=4,
         dashboard_bytes=2**20,
         vocabulary=None,
+        steps=None,
     ):
         super().__init__()
         if not isinstance(freq, int) or freq < 1:
@@ -188,11 +194,27 @@ class GateMonitor(keras.callbacks.Callback):
             raise ValueError(
                 f"GateMonitor: `dashboard` must be a bool, got {dashboard!r}."
             )
-        self.dashboard = dashboard
-        self.dashboard_sequences = dashboard_sequences
-        self.dashboard_bytes = dashboard_bytes
-        self.vocabulary = vocabulary
-        self._tokens = {}
+        if steps is not None:
+            fine = (
+                isinstance(steps, (tuple, list))
+                and len(steps) == 2
+                and all(isinstance(v, int) for v in steps)
+                and 0 <= steps[0] < steps[1]
+            )
+            if not fine:
+                raise ValueError(
+                    "GateMonitor: `steps` must be (start, stop) with "
+                    f"0 <= start < stop, got {steps!r}."
+                )
+        self.steps = None if steps is None else tuple(steps)
+        self._board = None
+        if dashboard:
+            self._board = board.Board(
+                dashboard_sequences,
+                dashboard_bytes,
+                vocabulary,
+                slice(*steps) if steps else slice(None),
+            )
         self._figures_due = False
         self._accumulators = []
         self._writers = {}
@@ -310,10 +332,17 @@ class GateMonitor(keras.callbacks.Callback):
                 f"Gates are computed on {probe_inputs.batch_size(x)} "
                 f"sequences of {source}.",
             )
-            if self.dashboard:
-                self._write_layer_info(summaries, records, x)
-        if self.dashboard:
-            self._write_tokens(summaries, x, run)
+            if self._board:
+                self._board.write_layers(
+                    summaries,
+                    self._probe.layers,
+                    records,
+                    x,
+                    describe(self.model),
+                    (self.left, self.right),
+                )
+        if self._board:
+            self._board.write_tokens(summaries, x, run)
         for record in records:
             self._write_layer(summaries, record)
         if self._figures_due:
@@ -371,10 +400,13 @@ class GateMonitor(keras.callbacks.Callback):
                 )
                 summaries.scalar(f"{tag}/units_always_open", stats.always_open)
                 panels.append((gate, stats.unit_left, stats.unit_right))
-            sequence = values[index][record.valid[index]]
+            shown = self._window(values.shape[1], record.name)
+            sequence = values[index, shown][record.valid[index, shown]]
             if sequence.size:
                 summaries.image(
-                    f"{tag}/heatmap", images.heatmap(sequence, sigmoid)
+                    f"{tag}/heatmap",
+                    images.heatmap(sequence, sigmoid),
+                    description=self._heatmap_note(index, len(sequence)),
                 )
         if panels:
             summaries.image(
@@ -387,44 +419,34 @@ class GateMonitor(keras.callbacks.Callback):
                     f"{self.right}; grey: frame, 0.5 grid and x + y = 1."
                 ),
             )
-        if self.dashboard:
-            layer = dict(self._probe.layers)[name]
-            board.layer_epoch(
+        if self._board:
+            self._board.write_epoch(
                 summaries,
                 record,
                 all_stats,
-                layer.go_backwards,
-                self.dashboard_sequences,
-                self.dashboard_bytes // len(self._probe.layers),
+                dict(self._probe.layers)[name].go_backwards,
+                len(self._probe.layers),
             )
 
-    def _write_layer_info(self, summaries, records, x):
-        table = describe(self.model)
-        steps = np.shape(keras.tree.flatten(x)[0])[1:2]
-        for index, ((name, layer), record) in enumerate(
-            zip(self._probe.layers, records)
-        ):
-            rows = [r for r in table.rows if r.layer == name]
-            board.layer_info(
-                summaries,
-                index,
-                name,
-                twin_class_of(layer),
-                layer,
-                rows,
-                (self.left, self.right),
-                aligned=steps == record.valid.shape[1:2],
-            )
+    def _window(self, length, name):
+        """The slice of `steps`, in the order the layer ran the steps."""
+        if self.steps is None:
+            return slice(None)
+        start, stop, _ = slice(*self.steps).indices(length)
+        if dict(self._probe.layers)[name].go_backwards:
+            start, stop = length - stop, length - start
+        return slice(start, stop)
 
-    def _write_tokens(self, summaries, x, run):
-        """The probe's tokens, when they differ from those last written."""
-        first = keras.tree.flatten(x)[0]
-        text = board.tokens_json(
-            first, self.dashboard_sequences, self.vocabulary
-        )
-        if text is not None and self._tokens.get(run) != text:
-            self._tokens[run] = text
-            board.write_tokens(summaries, text)
+    def _heatmap_note(self, index, valid_steps):
+        where = "all valid steps"
+        if self.steps is not None:
+            first, last = self.steps[0], self.steps[1] - 1
+            where = f"the valid steps among steps {first} to {last}"
+        note = f"Probe sequence {index}, {where}; units are rows."
+        block = images.steps_per_column(valid_steps)
+        if block > 1:
+            note += f" Each column is the mean of {block} steps."
+        return note
 
     def _write_figures(self, summaries, records):
         """The figures of each layer's kind of cell, gates coloured."""

@@ -2,16 +2,78 @@
 
 The format (tags, dtypes, the uint16 encoding) is defined once, in
 `tensorboard_plugin_gates.metadata`, which the dashboard reads with; this
-module turns a probe's `LayerGates` into those summaries. Sizes are bounded
-by `fit_sequences`: at most `max_bytes` of gate codes per layer and epoch.
+module turns a probe's `LayerGates` into those summaries (`Board` holds one
+GateMonitor's settings). Sizes are bounded by `fit_sequences`: at most
+`max_bytes` of gate codes per layer and epoch.
 """
 
 import dataclasses
 import json
 
+import keras
 import numpy as np
 
+from keras_gates.probe import twin_class_of
 from tensorboard_plugin_gates import metadata
+
+
+class Board:
+    """What one GateMonitor writes for the dashboard.
+
+    Args:
+        sequences: probe sequences kept whole.
+        max_bytes: most bytes of gate codes per logged epoch, shared
+            equally by the layers.
+        vocabulary: token texts by id, or None.
+        window: the slice of steps (input order) stored.
+    """
+
+    def __init__(self, sequences, max_bytes, vocabulary, window):
+        self.sequences, self.max_bytes = sequences, max_bytes
+        self.vocabulary, self.window = vocabulary, window
+        self._tokens = {}  # run -> the tokens' JSON last written
+
+    def write_layers(self, summaries, layers, records, x, table, thresholds):
+        """Every layer's sizes and gates (once per run and fit).
+
+        `layers`: the probe's `(name, layer)` list; `records`: its
+        `LayerGates` on inputs `x`; `table`: the model's `describe()`.
+        """
+        steps = np.shape(keras.tree.flatten(x)[0])[1:2]
+        for index, ((name, layer), record) in enumerate(zip(layers, records)):
+            layer_info(
+                summaries,
+                index,
+                name,
+                twin_class_of(layer),
+                layer,
+                [r for r in table.rows if r.layer == name],
+                thresholds,
+                aligned=steps == record.valid.shape[1:2],
+                first_step=self.window.indices(record.valid.shape[1])[0],
+            )
+
+    def write_tokens(self, summaries, x, run):
+        """The probe's tokens, when they differ from those last written."""
+        first = np.asarray(keras.tree.flatten(x)[0])
+        if first.ndim > 1:
+            first = first[:, self.window]
+        text = tokens_json(first, self.sequences, self.vocabulary)
+        if text is not None and self._tokens.get(run) != text:
+            self._tokens[run] = text
+            _text(summaries, metadata.TOKENS_TAG, text, "tokens")
+
+    def write_epoch(self, summaries, record, stats, go_backwards, layers):
+        """One logged epoch of one of `layers` layers (see `layer_epoch`)."""
+        layer_epoch(
+            summaries,
+            record,
+            stats,
+            go_backwards,
+            self.sequences,
+            self.max_bytes // layers,
+            self.window,
+        )
 
 
 def fit_sequences(gates, sequences, steps, units, wanted, max_bytes):
@@ -27,12 +89,23 @@ def fit_sequences(gates, sequences, steps, units, wanted, max_bytes):
     return kept, min(steps, max(1, max_bytes // (kept * per_step)))
 
 
-def layer_info(summaries, index, name, kind, layer, rows, thresholds, aligned):
+def layer_info(
+    summaries,
+    index,
+    name,
+    kind,
+    layer,
+    rows,
+    thresholds,
+    aligned,
+    first_step=0,
+):
     """The layer's kind, sizes, gates and dimension table (written once).
 
     `index` orders the layers as the model holds them; `thresholds` are the
     saturation thresholds (left, right); `aligned` says whether the layer's
-    steps are the steps of the model's input (whose tokens are written).
+    steps are the steps of the model's input (whose tokens are written);
+    `first_step` is the input step the stored sequences start at.
     """
     cell = kind.cell_class
     info = {
@@ -48,11 +121,20 @@ def layer_info(summaries, index, name, kind, layer, rows, thresholds, aligned):
         "left": thresholds[0],
         "right": thresholds[1],
         "aligned": bool(aligned),
+        "first_step": int(first_step),
     }
     _text(summaries, metadata.tag(name, "layer"), json.dumps(info), "layer")
 
 
-def layer_epoch(summaries, record, stats, go_backwards, wanted, max_bytes):
+def layer_epoch(
+    summaries,
+    record,
+    stats,
+    go_backwards,
+    wanted,
+    max_bytes,
+    window=slice(None),
+):
     """One logged epoch of one layer: sequences, statistics, histograms.
 
     Args:
@@ -63,13 +145,18 @@ def layer_epoch(summaries, record, stats, go_backwards, wanted, max_bytes):
             flipped back into input order).
         wanted: how many probe sequences to keep.
         max_bytes: at most this many bytes of gate codes.
+        window: the steps (in input order) whose gates are stored; all
+            steps count in the statistics.
     """
     names = list(record.gates)
     valid = np.asarray(record.valid, bool)
     batch, steps, units = record.gates[names[0]].shape
+    first, stop, _ = window.indices(steps)
     kept, shown = fit_sequences(
-        len(names), batch, steps, units, wanted, max_bytes
+        len(names), batch, max(stop - first, 1), units, wanted, max_bytes
     )
+    shown = min(shown, max(stop - first, 0))
+    stored = slice(first, first + shown)
     scale = np.zeros((len(names), 2), np.float32)
     codes = np.empty((len(names), kept, shown, units), np.uint16)
     histograms = np.zeros((len(names), units, metadata.BINS), np.uint32)
@@ -81,7 +168,7 @@ def layer_epoch(summaries, record, stats, go_backwards, wanted, max_bytes):
         scale[index] = low, high
         if go_backwards:  # back into input order
             values = values[:, ::-1]
-        codes[index] = metadata.quantize(values[:kept, :shown], low, high)
+        codes[index] = metadata.quantize(values[:kept, stored], low, high)
         histograms[index] = _unit_histograms(at_valid, low, high)
     if go_backwards:
         valid = valid[:, ::-1]
@@ -90,7 +177,7 @@ def layer_epoch(summaries, record, stats, go_backwards, wanted, max_bytes):
     add(metadata.tag(record.name, "scale"), scale, _meta("scale"))
     add(
         metadata.tag(record.name, "valid"),
-        valid[:kept, :shown].astype(np.uint8),
+        valid[:kept, stored].astype(np.uint8),
         _meta("valid"),
     )
     table = [[s.mean, _nan(s.left), _nan(s.right)] for s in stats.values()]
@@ -132,11 +219,6 @@ def tokens_json(x, sequences, vocabulary=None):
         rows = [[_features(step) for step in row] for row in x]
         return json.dumps({"text": False, "tokens": rows})
     return None
-
-
-def write_tokens(summaries, text):
-    """Add the JSON of `tokens_json` to `summaries`."""
-    _text(summaries, metadata.TOKENS_TAG, text, "tokens")
 
 
 def _token(index, vocabulary):

@@ -8,16 +8,34 @@ maps.
 import matplotlib
 import numpy as np
 
+# Heatmaps show at most this many columns of steps, whatever the length.
+MAX_COLUMNS = 1024
 
-def heatmap(values, sigmoid, scale=4):
+
+def steps_per_column(steps, max_columns=MAX_COLUMNS):
+    """How many consecutive steps one heatmap column averages."""
+    return max(1, -(-steps // max_columns))
+
+
+def heatmap(values, sigmoid, scale=4, max_columns=MAX_COLUMNS):
     """A (units x time) colour image of one sequence's gate values.
 
     Rendered straight through a colour map, with no figure, so that it is
     cheap enough to write every epoch: time runs left to right, unit 0 is
     the top row, each value a `scale` x `scale` block. Sigmoid gates use
     viridis on [0, 1]; other values a diverging map symmetric around 0.
+    A sequence longer than `max_columns` steps is shown as the means of
+    blocks of `steps_per_column(T)` steps, one column each (a block holding
+    a NaN or an infinity is magenta).
     """
-    values = np.asarray(values, np.float64).T
+    values = np.asarray(values, np.float64)
+    block = steps_per_column(len(values), max_columns)
+    if block > 1:
+        starts = np.arange(0, len(values), block)
+        sizes = np.diff(np.append(starts, len(values)))[:, None]
+        with np.errstate(invalid="ignore"):  # inf - inf: a NaN, magenta
+            values = np.add.reduceat(values, starts, axis=0) / sizes
+    values = values.T
     if sigmoid:
         low, high, cmap = 0.0, 1.0, "viridis"
     else:

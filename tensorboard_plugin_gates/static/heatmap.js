@@ -74,7 +74,7 @@ function describe(data, { unit, step }) {
   const value = data.values[unit][step];
   const state = !data.valid[step] ? "masked step"
     : value === null ? "not finite (NaN or Inf)" : `value ${fmt(value, 4)}`;
-  const lines = [`unit ${unit}, step ${step}`, state];
+  const lines = [`unit ${unit}, step ${data.first_step + step}`, state];
   if (data.tokens) {
     const label = data.token_text ? "token" : "input";
     lines.push(`${label}: ${data.token_text ? shown(data.tokens[step]) : data.tokens[step]}`);
@@ -107,7 +107,7 @@ function axes(overlay, data, cw, ch, tokens, upright) {
   const bottom = TOP + data.units * ch;
   for (const s of ticks(data.steps, cw, 28)) {
     overlay.append(svg("text", {
-      x: LEFT + (s + 0.5) * cw, y: TOP - 6, class: "tick", "text-anchor": "middle", text: s,
+      x: LEFT + (s + 0.5) * cw, y: TOP - 6, class: "tick", "text-anchor": "middle", text: data.first_step + s,
     }));
   }
   for (const u of ticks(data.units, ch, 13)) {

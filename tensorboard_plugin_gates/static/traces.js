@@ -38,7 +38,7 @@ export function drawTraces(data, view) {
     chart.append(svg("text", { x: LEFT - 6, y: y(v) + 4, class: "tick", "text-anchor": "end", text: fmt(v, 2) }));
   }
   for (const s of ticks(steps, width / steps, 28)) {
-    chart.append(svg("text", { x: x(s), y: TOP + HEIGHT + 16, class: "tick", "text-anchor": "middle", text: s }));
+    chart.append(svg("text", { x: x(s), y: TOP + HEIGHT + 16, class: "tick", "text-anchor": "middle", text: data.first_step + s }));
   }
   if (view.threshold !== null && view.threshold >= low && view.threshold <= high) {
     chart.append(svg("line", {
@@ -87,14 +87,17 @@ export function drawTraces(data, view) {
   chart.addEventListener("mouseup", (event) => {
     if (dragStart === null) return;
     const s = stepAt(event);
-    start.value = Math.min(dragStart, s);
-    end.value = Math.max(dragStart, s);
+    start.value = data.first_step + Math.min(dragStart, s);
+    end.value = data.first_step + Math.max(dragStart, s);
     dragStart = null;
   });
 
+  // The form speaks in input steps; the range and the API in stored ones.
+  const offset = data.first_step;
   const [first, last] = view.range || [0, 0];
-  const start = el("input", { type: "number", min: 0, max: steps - 1, value: first, name: "start" });
-  const end = el("input", { type: "number", min: 0, max: steps - 1, value: last, name: "end" });
+  const bounds = { type: "number", min: offset, max: offset + steps - 1 };
+  const start = el("input", { ...bounds, value: offset + first, name: "start" });
+  const end = el("input", { ...bounds, value: offset + last, name: "end" });
   const threshold = el("input", {
     type: "number", step: 0.05, value: view.threshold ?? (data.sigmoid ? 0.5 : 0), name: "threshold",
   });
@@ -102,7 +105,7 @@ export function drawTraces(data, view) {
     class: "pattern",
     onsubmit: (event) => {
       event.preventDefault();
-      view.onSearch(Number(start.value), Number(end.value), Number(threshold.value));
+      view.onSearch(Number(start.value) - offset, Number(end.value) - offset, Number(threshold.value));
     },
   },
   el("span", { text: "Pattern search: units above" }), threshold,

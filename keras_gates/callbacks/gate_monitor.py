@@ -61,6 +61,8 @@ class GateMonitor(keras.callbacks.Callback):
     per-gate statistics; once, each layer's sizes, and the probe's tokens
     (written again only when they change); see
     `tensorboard_plugin_gates.metadata` for the format.
+    In a run of several processes only one writes: the chief of a
+    TensorFlow multi-worker strategy, process 0 under JAX.
     Summaries go to `log_dir/train` (or `log_dir/validation` when the
     probe is taken from the validation data), the run names of
     `keras.callbacks.TensorBoard`, so both can share `log_dir`.
@@ -207,6 +209,7 @@ class GateMonitor(keras.callbacks.Callback):
                     f"0 <= start < stop, got {steps!r}."
                 )
         self.steps = None if steps is None else tuple(steps)
+        self._chief = True
         self._board = None
         if dashboard:
             self._board = board.Board(
@@ -229,6 +232,11 @@ class GateMonitor(keras.callbacks.Callback):
         if run not in self._writers:
             import tensorflow as tf
 
+            if not self._chief:
+                # Another process of this multi-host run writes.
+                self._writers[run] = tf.summary.create_noop_writer()
+                return self._writers[run]
+
             path = os.path.join(self.log_dir, run)
             self._writers[run] = tf.summary.create_file_writer(path)
         return self._writers[run]
@@ -247,7 +255,9 @@ class GateMonitor(keras.callbacks.Callback):
             ) from None
 
     def on_train_begin(self, logs=None):
-        self._check_log_dir()
+        self._chief = writes_summaries(self.model)
+        if self._chief:
+            self._check_log_dir()
         if hooks.clear_stale(self.model, self):
             # fit made its train function with the stale listeners in it.
             self.model.make_train_function(force=True)
@@ -321,7 +331,7 @@ class GateMonitor(keras.callbacks.Callback):
                 summaries.write()
             writer.flush()
         x, run, source = self._probe_batch()
-        if x is None:
+        if x is None or not self._chief:
             return
         records = self._probe.run(x)
         summaries = write.Summaries()
@@ -512,3 +522,14 @@ _FIGURE_DESCRIPTIONS = {
     "lstm_vs_gru": "LSTM and GRU cells at this layer's sizes, side by side, "
     "with their parameter counts." + _COLOURED,
 }
+
+
+def writes_summaries(model):
+    """Whether this process writes: the chief of a TensorFlow multi-worker
+    run, process 0 of a multi-host JAX run, and any single process."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.process_index() == 0
+    extended = getattr(model.distribute_strategy, "extended", None)
+    return bool(getattr(extended, "should_save_summary", True))

@@ -2,13 +2,12 @@
 
 Every subcommand prints its results to stdout; a failure is one line on
 stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
-bad arguments), with no traceback.
+bad arguments), with no traceback. The arguments are defined in the
+top-level module `keras_gates_cli`, the command's entry point.
 """
 
-import argparse
 import dataclasses
 import json
-import pathlib
 import shlex
 import sys
 import time
@@ -16,211 +15,12 @@ import time
 import keras
 import numpy as np
 
+import keras_gates_cli
 from keras_gates import demo, figures
 from keras_gates.callbacks import GateMonitor
 from keras_gates.describe import describe, no_recurrent_layer, recurrent_layers
 from keras_gates.probe import GateProbe
 from keras_gates.report import saturation_table
-
-DEMO_EXAMPLES = """examples:
-  keras-gates demo                     # LSTM and GRU, a few minutes
-  keras-gates demo --quick             # under a minute
-  keras-gates demo --cell gru --epochs 20 --units 256
-  keras-gates demo --text my_book.txt --logdir logs/book
-"""
-DESCRIBE_EXAMPLES = """examples:
-  keras-gates describe --cell lstm --units 128 --input-dim 32
-  keras-gates describe --cell gru --units 4 --input-dim 3
-  keras-gates describe model.keras
-"""
-FIGURES_EXAMPLES = """examples:
-  keras-gates figures --units 16 --input-dim 8 --out figures
-  keras-gates figures model.keras --out figures --format svg
-"""
-INSPECT_EXAMPLES = """examples:
-  keras-gates inspect model.keras --data x.npy
-  keras-gates inspect model.keras --data x.npy --logdir logs/inspect
-  keras-gates inspect model.keras --data x.npy --layers lstm --max-samples 64
-  keras-gates inspect model.keras --data ids.npy --vocabulary vocab.json \
-      --logdir logs/inspect
-"""
-BOARD_EXAMPLES = """examples:
-  keras-gates board logs/demo
-  keras-gates board logs/demo --port 6007
-"""
-
-
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments: one line on stderr, exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        )
-    return value
-
-
-def _parser():
-    parser = _Parser(
-        prog="keras-gates",
-        description="See inside Keras recurrent layers: gates, dimensions, "
-        "figures and TensorBoard logs.",
-    )
-    commands = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser
-    )
-
-    def command(name, run, help, epilog):
-        sub = commands.add_parser(
-            name,
-            help=help,
-            description=help,
-            epilog=epilog,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        sub.set_defaults(run=run, parser=sub)
-        return sub
-
-    defaults = demo.Settings()
-    demo_ = command(
-        "demo",
-        _demo,
-        "Train character-level LSTM and GRU models on Python's own source "
-        "code with GateMonitor, then report their gates.",
-        DEMO_EXAMPLES,
-    )
-    demo_.add_argument(
-        "--cell",
-        nargs="+",
-        choices=list(demo.CELLS),
-        default=list(defaults.cells),
-        help="which models to train (default: lstm gru)",
-    )
-    for flag, value, what in (
-        ("--epochs", defaults.epochs, "training epochs"),
-        ("--units", defaults.units, "units of the recurrent layer"),
-        ("--seq-len", defaults.seq_len, "characters per sequence"),
-        ("--max-chars", defaults.max_chars, "characters of text to use"),
-    ):
-        demo_.add_argument(
-            flag, type=_positive, default=None, help=f"{what} ({value})"
-        )
-    demo_.add_argument(
-        "--logdir", default=defaults.logdir, help="TensorBoard log directory"
-    )
-    demo_.add_argument(
-        "--text",
-        type=pathlib.Path,
-        help="train on this UTF-8 text file instead of the library source",
-    )
-    demo_.add_argument(
-        "--quick",
-        action="store_true",
-        help="small models on a little text: under a minute",
-    )
-
-    describe_ = command(
-        "describe",
-        _describe,
-        "Print the dimension table of a cell of given sizes, or of every "
-        "recurrent layer of a saved model.",
-        DESCRIBE_EXAMPLES,
-    )
-    _add_sizes(describe_, demo.CELLS)
-
-    figures_ = command(
-        "figures",
-        _figures,
-        "Draw the four figures (simple RNN cell, LSTM gates, LSTM "
-        "dimensions, LSTM vs GRU) for given sizes or for every recurrent "
-        "layer of a saved model.",
-        FIGURES_EXAMPLES,
-    )
-    _add_sizes(figures_, None)
-    figures_.add_argument(
-        "--out", type=pathlib.Path, default="figures", help="output folder"
-    )
-    figures_.add_argument(
-        "--format",
-        nargs="+",
-        choices=["png", "svg"],
-        default=["png", "svg"],
-        help="file formats (default: png svg)",
-    )
-
-    inspect = command(
-        "inspect",
-        _inspect,
-        "Print the gate statistics of a saved model on data, and optionally "
-        "write them as TensorBoard logs.",
-        INSPECT_EXAMPLES,
-    )
-    inspect.add_argument("model", type=pathlib.Path, help="a .keras file")
-    inspect.add_argument(
-        "--data",
-        type=pathlib.Path,
-        required=True,
-        help=".npy array of model inputs: (batch, time, features), or "
-        "(batch, time) token ids for a model that starts with an Embedding",
-    )
-    inspect.add_argument(
-        "--layers", nargs="+", help="recurrent layer names (default: all)"
-    )
-    inspect.add_argument(
-        "--max-samples",
-        type=_positive,
-        default=256,
-        help="use the first N sequences of the data (256)",
-    )
-    inspect.add_argument(
-        "--logdir", help="also write GateMonitor's TensorBoard summaries"
-    )
-    inspect.add_argument(
-        "--no-table",
-        action="store_true",
-        help="leave out the dimension table of every layer",
-    )
-    inspect.add_argument(
-        "--vocabulary",
-        type=pathlib.Path,
-        help="JSON list of the token texts, by id, for the Gates dashboard",
-    )
-
-    board_ = command(
-        "board",
-        _board,
-        "Start TensorBoard on 127.0.0.1 for a log directory and print the "
-        "address of its Gates dashboard; Ctrl-C stops it.",
-        BOARD_EXAMPLES,
-    )
-    board_.add_argument("logdir", type=pathlib.Path, help="log directory")
-    board_.add_argument(
-        "--port", type=_positive, help="port (default: 6006 or the next free)"
-    )
-    return parser
-
-
-def _add_sizes(parser, cells):
-    parser.add_argument(
-        "model", nargs="?", type=pathlib.Path, help="a .keras file"
-    )
-    if cells is not None:
-        parser.add_argument(
-            "--cell", choices=list(cells), help="cell kind (without a model)"
-        )
-    parser.add_argument("--units", type=_positive, help="D_h, the units")
-    parser.add_argument(
-        "--input-dim", type=_positive, help="D_x, features per step"
-    )
 
 
 def _sizes(args, parser):
@@ -433,11 +233,19 @@ def _check_npy_size(path):
         )
 
 
-def main(argv=None):
-    """Run `keras-gates` with `argv` (default `sys.argv[1:]`); exit status."""
-    args = _parser().parse_args(argv)
+COMMANDS = {
+    "demo": _demo,
+    "describe": _describe,
+    "figures": _figures,
+    "inspect": _inspect,
+    "board": _board,
+}
+
+
+def run(args):
+    """Run the parsed command `args`; returns the exit status."""
     try:
-        args.run(args, args.parser)
+        COMMANDS[args.command](args, args.parser)
     except (ValueError, TypeError, OSError) as error:
         message = " ".join(str(error).split())
         # Library errors may name the function the command ran: said once.
@@ -448,6 +256,11 @@ def main(argv=None):
         print(f"keras-gates {args.command}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv=None):
+    """Parse `argv` and run it in this process (as the tests do)."""
+    return run(keras_gates_cli.parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -384,16 +384,44 @@ def test_console_script():
     done = console("describe", "--cell", "gru", "--units", 4, "--input-dim", 3)
     assert done.returncode == 0, done.stderr
     assert "| gru | **total** |" in done.stdout
+    assert done.stderr == ""  # TensorFlow's start-up log kept off
 
 
 def test_console_script_error(tmp_path):
     done = console("inspect", tmp_path / "none.keras", "--data", "x.npy")
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
+    assert done.stderr.strip().splitlines() == [
         f"keras-gates inspect: error: no such model file: "
         f"{tmp_path / 'none.keras'}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["demo", "--help"], ["demo", "--epochs", "0"]]
+)
+def test_help_and_bad_arguments_import_no_keras(argv):
+    code = (
+        "import sys, keras_gates_cli\n"
+        "try:\n"
+        f"    keras_gates_cli.main({argv!r})\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, sorted(m for m in sys.modules if m.split('.')[0]"
+        " in ('keras', 'tensorflow', 'keras_gates', 'jax')))\n"
     )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    status = 2 if "--epochs" in argv else 0
+    assert done.stdout.strip().splitlines()[-1] == f"{status} []"
+
+
+def test_help_defaults_are_the_demos():
+    import keras_gates_cli
+
+    settings = demo.Settings()
+    assert keras_gates_cli.DEMO_CELLS == tuple(demo.CELLS)
+    for name, value in keras_gates_cli.DEMO_DEFAULTS.items():
+        assert getattr(settings, name) == value, name
 
 
 @pytest.mark.slow

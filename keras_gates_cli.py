@@ -1,0 +1,252 @@
+"""The `keras-gates` command's entry point and arguments.
+
+A module of its own, outside the `keras_gates` package: importing
+`keras_gates` imports Keras and TensorFlow (so that `import keras_gates`
+registers its layers for `keras.saving.load_model`), which takes seconds.
+Here `--help` and bad arguments are answered with the standard library
+alone; a valid command then runs `keras_gates.cli`, with TensorFlow's
+start-up log (written by its C++ runtime straight to the process's stderr)
+kept off the terminal and shown only if the command fails unexpectedly.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+import tempfile
+
+# `keras_gates.demo`'s cells and `Settings` defaults, for the help texts
+# (a test checks that they agree).
+DEMO_CELLS = ("lstm", "gru", "simple")
+DEMO_DEFAULTS = {
+    "cells": ("lstm", "gru"),
+    "epochs": 10,
+    "units": 128,
+    "seq_len": 64,
+    "max_chars": 1_000_000,
+    "logdir": "logs/demo",
+}
+
+DEMO_EXAMPLES = """examples:
+  keras-gates demo                     # LSTM and GRU, a few minutes
+  keras-gates demo --quick             # under a minute
+  keras-gates demo --cell gru --epochs 20 --units 256
+  keras-gates demo --text my_book.txt --logdir logs/book
+"""
+DESCRIBE_EXAMPLES = """examples:
+  keras-gates describe --cell lstm --units 128 --input-dim 32
+  keras-gates describe --cell gru --units 4 --input-dim 3
+  keras-gates describe model.keras
+"""
+FIGURES_EXAMPLES = """examples:
+  keras-gates figures --units 16 --input-dim 8 --out figures
+  keras-gates figures model.keras --out figures --format svg
+"""
+INSPECT_EXAMPLES = """examples:
+  keras-gates inspect model.keras --data x.npy
+  keras-gates inspect model.keras --data x.npy --logdir logs/inspect
+  keras-gates inspect model.keras --data x.npy --layers lstm --max-samples 64
+  keras-gates inspect model.keras --data ids.npy --vocabulary vocab.json \
+      --logdir logs/inspect
+"""
+BOARD_EXAMPLES = """examples:
+  keras-gates board logs/demo
+  keras-gates board logs/demo --port 6007
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}"
+        )
+    return value
+
+
+def parser():
+    parser = _Parser(
+        prog="keras-gates",
+        description="See inside Keras recurrent layers: gates, dimensions, "
+        "figures and TensorBoard logs.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+
+    def command(name, help, epilog):
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(parser=sub)
+        return sub
+
+    demo_ = command(
+        "demo",
+        "Train character-level LSTM and GRU models on Python's own source "
+        "code with GateMonitor, then report their gates.",
+        DEMO_EXAMPLES,
+    )
+    demo_.add_argument(
+        "--cell",
+        nargs="+",
+        choices=list(DEMO_CELLS),
+        default=list(DEMO_DEFAULTS["cells"]),
+        help="which models to train (default: lstm gru)",
+    )
+    for flag, value, what in (
+        ("--epochs", DEMO_DEFAULTS["epochs"], "training epochs"),
+        ("--units", DEMO_DEFAULTS["units"], "units of the recurrent layer"),
+        ("--seq-len", DEMO_DEFAULTS["seq_len"], "characters per sequence"),
+        (
+            "--max-chars",
+            DEMO_DEFAULTS["max_chars"],
+            "characters of text to use",
+        ),
+    ):
+        demo_.add_argument(
+            flag, type=_positive, default=None, help=f"{what} ({value})"
+        )
+    demo_.add_argument(
+        "--logdir",
+        default=DEMO_DEFAULTS["logdir"],
+        help="TensorBoard log directory",
+    )
+    demo_.add_argument(
+        "--text",
+        type=pathlib.Path,
+        help="train on this UTF-8 text file instead of the library source",
+    )
+    demo_.add_argument(
+        "--quick",
+        action="store_true",
+        help="small models on a little text: under a minute",
+    )
+
+    describe_ = command(
+        "describe",
+        "Print the dimension table of a cell of given sizes, or of every "
+        "recurrent layer of a saved model.",
+        DESCRIBE_EXAMPLES,
+    )
+    _add_sizes(describe_, DEMO_CELLS)
+
+    figures_ = command(
+        "figures",
+        "Draw the four figures (simple RNN cell, LSTM gates, LSTM "
+        "dimensions, LSTM vs GRU) for given sizes or for every recurrent "
+        "layer of a saved model.",
+        FIGURES_EXAMPLES,
+    )
+    _add_sizes(figures_, None)
+    figures_.add_argument(
+        "--out", type=pathlib.Path, default="figures", help="output folder"
+    )
+    figures_.add_argument(
+        "--format",
+        nargs="+",
+        choices=["png", "svg"],
+        default=["png", "svg"],
+        help="file formats (default: png svg)",
+    )
+
+    inspect = command(
+        "inspect",
+        "Print the gate statistics of a saved model on data, and optionally "
+        "write them as TensorBoard logs.",
+        INSPECT_EXAMPLES,
+    )
+    inspect.add_argument("model", type=pathlib.Path, help="a .keras file")
+    inspect.add_argument(
+        "--data",
+        type=pathlib.Path,
+        required=True,
+        help=".npy array of model inputs: (batch, time, features), or "
+        "(batch, time) token ids for a model that starts with an Embedding",
+    )
+    inspect.add_argument(
+        "--layers", nargs="+", help="recurrent layer names (default: all)"
+    )
+    inspect.add_argument(
+        "--max-samples",
+        type=_positive,
+        default=256,
+        help="use the first N sequences of the data (256)",
+    )
+    inspect.add_argument(
+        "--logdir", help="also write GateMonitor's TensorBoard summaries"
+    )
+    inspect.add_argument(
+        "--no-table",
+        action="store_true",
+        help="leave out the dimension table of every layer",
+    )
+    inspect.add_argument(
+        "--vocabulary",
+        type=pathlib.Path,
+        help="JSON list of the token texts, by id, for the Gates dashboard",
+    )
+
+    board_ = command(
+        "board",
+        "Start TensorBoard on 127.0.0.1 for a log directory and print the "
+        "address of its Gates dashboard; Ctrl-C stops it.",
+        BOARD_EXAMPLES,
+    )
+    board_.add_argument("logdir", type=pathlib.Path, help="log directory")
+    board_.add_argument(
+        "--port", type=_positive, help="port (default: 6006 or the next free)"
+    )
+    return parser
+
+
+def _add_sizes(parser, cells):
+    parser.add_argument(
+        "model", nargs="?", type=pathlib.Path, help="a .keras file"
+    )
+    if cells is not None:
+        parser.add_argument(
+            "--cell", choices=list(cells), help="cell kind (without a model)"
+        )
+    parser.add_argument("--units", type=_positive, help="D_h, the units")
+    parser.add_argument(
+        "--input-dim", type=_positive, help="D_x, features per step"
+    )
+
+
+def main(argv=None):
+    """Run `keras-gates` with `argv` (default `sys.argv[1:]`); exit status."""
+    args = parser().parse_args(argv)
+    real_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        sys.stderr = os.fdopen(os.dup(real_stderr), "w", buffering=1)
+        failed = True
+        try:
+            from keras_gates import cli
+
+            status = cli.run(args)
+            failed = False
+            return status
+        finally:
+            sys.stderr.flush()
+            os.dup2(real_stderr, 2)
+            os.close(real_stderr)
+            sys.stderr = sys.__stderr__
+            if failed:  # an unexpected error: its context may be in there
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace"))

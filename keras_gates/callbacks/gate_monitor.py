@@ -351,10 +351,10 @@ class GateMonitor(keras.callbacks.Callback):
                     describe(self.model),
                     (self.left, self.right),
                 )
-        if self._board:
-            self._board.write_tokens(summaries, x, run)
         for record in records:
             self._write_layer(summaries, record)
+        if self._board:
+            self._board.write_tokens(summaries, x, run)
         if self._figures_due:
             self._figures_due = False
             self._write_figures(summaries, records)

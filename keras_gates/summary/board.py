@@ -32,6 +32,7 @@ class Board:
         self.sequences, self.max_bytes = sequences, max_bytes
         self.vocabulary, self.window = vocabulary, window
         self._tokens = {}  # run -> the tokens' JSON last written
+        self._stored = 0  # the most steps a layer stored, this epoch
 
     def write_layers(self, summaries, layers, records, x, table, thresholds):
         """Every layer's sizes and gates (once per run and fit).
@@ -54,10 +55,11 @@ class Board:
             )
 
     def write_tokens(self, summaries, x, run):
-        """The probe's tokens, when they differ from those last written."""
+        """The probe's tokens for the steps stored by `write_epoch` (call
+        it first), when they differ from those last written."""
         first = np.asarray(keras.tree.flatten(x)[0])
-        if first.ndim > 1:
-            first = first[:, self.window]
+        if first.ndim > 1:  # the steps the layers stored, no more
+            first = first[:, self.window][:, : self._stored]
         text = tokens_json(first, self.sequences, self.vocabulary)
         if text is not None and self._tokens.get(run) != text:
             self._tokens[run] = text
@@ -65,7 +67,7 @@ class Board:
 
     def write_epoch(self, summaries, record, stats, go_backwards, layers):
         """One logged epoch of one of `layers` layers (see `layer_epoch`)."""
-        layer_epoch(
+        stored = layer_epoch(
             summaries,
             record,
             stats,
@@ -74,6 +76,7 @@ class Board:
             self.max_bytes // layers,
             self.window,
         )
+        self._stored = max(self._stored, stored)
 
 
 def fit_sequences(gates, sequences, steps, units, wanted, max_bytes):
@@ -147,6 +150,9 @@ def layer_epoch(
         max_bytes: at most this many bytes of gate codes.
         window: the steps (in input order) whose gates are stored; all
             steps count in the statistics.
+
+    Returns:
+        How many steps were stored.
     """
     names = list(record.gates)
     valid = np.asarray(record.valid, bool)
@@ -201,6 +207,7 @@ def layer_epoch(
         histograms,
         _meta("histograms"),
     )
+    return shown
 
 
 def tokens_json(x, sequences, vocabulary=None):

@@ -170,7 +170,9 @@ def parser():
         "write them as TensorBoard logs.",
         INSPECT_EXAMPLES,
     )
-    inspect.add_argument("model", type=pathlib.Path, help="a .keras file")
+    inspect.add_argument(
+        "model", type=pathlib.Path, help="a .keras (or .h5) model file"
+    )
     inspect.add_argument(
         "--data",
         type=pathlib.Path,
@@ -216,7 +218,10 @@ def parser():
 
 def _add_sizes(parser, cells):
     parser.add_argument(
-        "model", nargs="?", type=pathlib.Path, help="a .keras file"
+        "model",
+        nargs="?",
+        type=pathlib.Path,
+        help="a .keras (or .h5) model file",
     )
     if cells is not None:
         parser.add_argument(

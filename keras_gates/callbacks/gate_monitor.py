@@ -5,13 +5,12 @@ import warnings
 
 import keras
 
-from keras_gates import figures as cell_figures
 from keras_gates.callbacks import hooks, probe_inputs
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
 from keras_gates.probe import GateProbe, check_inputs
-from keras_gates.summary import board, images, write
+from keras_gates.summary import board, cell_figures, images, write
 from keras_gates.summary.stats import gate_stats
 
 
@@ -357,7 +356,7 @@ class GateMonitor(keras.callbacks.Callback):
             self._board.write_tokens(summaries, x, run)
         if self._figures_due:
             self._figures_due = False
-            self._write_figures(summaries, records)
+            cell_figures.write(summaries, dict(self._probe.layers), records)
         writer = self._writer(run)
         with writer.as_default(step=epoch):
             summaries.write()
@@ -458,26 +457,6 @@ class GateMonitor(keras.callbacks.Callback):
             note += f" Each column is the mean of {block} steps."
         return note
 
-    def _write_figures(self, summaries, records):
-        """The figures of each layer's kind of cell, gates coloured."""
-        layers = dict(self._probe.layers)
-        for record in records:
-            layer = layers[record.name]
-            openness = {}
-            if record.valid.any():
-                openness = cell_figures.mean_openness(
-                    record.gates, record.valid
-                )
-            drawn = cell_figures.draw(
-                layer, openness=openness, names=cell_figures.shown_by(layer)
-            )
-            for name, figure in drawn.items():
-                summaries.image(
-                    f"{record.name}/figures/{name}",
-                    cell_figures.to_pixels(figure),
-                    description=_FIGURE_DESCRIPTIONS[name],
-                )
-
     def _write_training(self, summaries, accumulator):
         for gate, stats in accumulator.summary(self.always).items():
             tag = f"{accumulator.name}/{gate}/training"
@@ -506,22 +485,6 @@ class GateMonitor(keras.callbacks.Callback):
             )
             self._warned = True
         return x, "train", "the latest training batch"
-
-
-_COLOURED = (
-    " Sigmoid gates of this layer are coloured by their mean value on the "
-    "probe at this step (viridis: 0 shut, 1 open)."
-)
-_FIGURE_DESCRIPTIONS = {
-    "rnn_cell": "The simple RNN cell at this layer's sizes: one tanh layer "
-    "on x_t joined to h_{t-1}, its inputs, neurons and weights.",
-    "lstm_gates": "The LSTM cell at this layer's sizes; each gate is a "
-    "sigmoid layer and the multiplication it feeds." + _COLOURED,
-    "lstm_dimensions": "The sizes inside the LSTM cell: what each of its "
-    "four layers maps to what, weight shapes and parameter counts.",
-    "lstm_vs_gru": "LSTM and GRU cells at this layer's sizes, side by side, "
-    "with their parameter counts." + _COLOURED,
-}
 
 
 def writes_summaries(model):

@@ -5,6 +5,7 @@
 - `write`: `Summaries`, which gathers scalars, histograms, images and text
   and writes them to TensorBoard with one op, and the custom_scalars
   layout;
+- `cell_figures`: the four figures as images, once per fit;
 - `board`: the data of the Gates dashboard (format defined in
   `tensorboard_plugin_gates.metadata`).
 """

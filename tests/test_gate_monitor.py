@@ -551,3 +551,24 @@ def test_a_long_sequence_writes_a_bounded_epoch(tmp_path):
     assert width == 4 * 1000  # 3000 steps, 3 a column, 4 pixels each
     codes = events["lstm/_gates/sequences"][-1][1]
     assert codes.nbytes <= 2**16 and codes.shape[2] < steps
+
+
+def test_steps_carry_on_across_repeated_fits(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x[:4], track_training=True
+    )
+    for _ in range(3):  # Keras's character-generation pattern
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    model.fit(x, y, initial_epoch=3, epochs=5, verbose=0, callbacks=[monitor])
+    events = read_run(str(tmp_path), "train")
+    for tag in (
+        "lstm/forget/mean",
+        "gru/update/training/mean",
+        "gru/_gates/stats",
+    ):
+        assert [step for step, _ in events[tag]] == [0, 1, 2, 3, 4], tag
+    for once in ("lstm/dimensions", "gate_monitor/probe", "gru/_gates/layer"):
+        assert len(events[once]) == 1, once
+    assert len(events["lstm/figures/lstm_gates"]) == 1

@@ -62,6 +62,9 @@ class GateMonitor(keras.callbacks.Callback):
     `tensorboard_plugin_gates.metadata` for the format.
     In a run of several processes only one writes: the chief of a
     TensorFlow multi-worker strategy, process 0 under JAX.
+    Steps are epochs; a monitor used for several `fit` calls that count
+    their epochs from 0 again (repeated `fit(epochs=1)`) carries on after
+    the last step it wrote, and writes its once-only summaries once.
     Summaries go to `log_dir/train` (or `log_dir/validation` when the
     probe is taken from the validation data), the run names of
     `keras.callbacks.TensorBoard`, so both can share `log_dir`.
@@ -209,6 +212,9 @@ class GateMonitor(keras.callbacks.Callback):
                 )
         self.steps = None if steps is None else tuple(steps)
         self._chief = True
+        self._last_step = None  # the last step written, over all fits
+        self._offset = None
+        self._noted = set()  # runs whose once-only summaries are written
         self._board = None
         if dashboard:
             self._board = board.Board(
@@ -223,7 +229,6 @@ class GateMonitor(keras.callbacks.Callback):
         self._probe = None
         self._probe_x = None
         self._sample = None
-        self._noted = set()
         self._warned = False
 
     # Writers, created lazily per run as in keras.callbacks.TensorBoard.
@@ -261,8 +266,9 @@ class GateMonitor(keras.callbacks.Callback):
             # fit made its train function with the stale listeners in it.
             self.model.make_train_function(force=True)
         self._probe = GateProbe(self.model, self.layers, "GateMonitor")
-        self._noted = set()
-        self._figures_due = self.figures
+        first_fit = self._last_step is None
+        self._offset = None  # set at this fit's first logged epoch
+        self._figures_due = self.figures and first_fit
         if self.probe_data is not None:
             self._probe_x = probe_inputs.take(self.probe_data, self.max_probe)
             check_inputs(self.model, self._probe_x, "GateMonitor: probe_data")
@@ -277,6 +283,18 @@ class GateMonitor(keras.callbacks.Callback):
             hooks.claim(self.model, self)
         if self._sample is not None and self._sample.available:
             self._sample.start()
+        if first_fit:  # once per monitor, not per fit
+            self._write_layout()
+        if self.track_training:
+            self._start_tracking()
+        if self._sample is not None or self.track_training:
+            # fit made (but has not traced) its train function: make it
+            # again so that it is traced with the listeners, and again at
+            # the end so that later fits run without them.
+            self.model.make_train_function(force=True)
+
+    def _write_layout(self):
+        """The dimension tables and the custom_scalars layout, at step 0."""
         table = describe(self.model)
         writer = self._writer("train")
         with writer.as_default(step=0):
@@ -288,13 +306,17 @@ class GateMonitor(keras.callbacks.Callback):
                 [n for n, _ in self._probe.layers], self.track_training
             )
         writer.flush()
-        if self.track_training:
-            self._start_tracking()
-        if self._sample is not None or self.track_training:
-            # fit made (but has not traced) its train function: make it
-            # again so that it is traced with the listeners, and again at
-            # the end so that later fits run without them.
-            self.model.make_train_function(force=True)
+
+    def _step(self, epoch):
+        """The summary step of a logged `epoch`: the epoch itself, moved
+        past the steps this monitor wrote in earlier fits when a fit counts
+        its epochs from 0 again (repeated `fit(epochs=1)` calls)."""
+        if self._offset is None:
+            last = self._last_step
+            fresh = last is None or epoch > last
+            self._offset = 0 if fresh else last + 1 - epoch
+        self._last_step = epoch + self._offset
+        return self._last_step
 
     def _start_tracking(self):
         strategy = self.model.distribute_strategy
@@ -321,12 +343,13 @@ class GateMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.freq:
             return
+        step = self._step(epoch)
         if self._accumulators:
             summaries = write.Summaries()
             for accumulator in self._accumulators:
                 self._write_training(summaries, accumulator)
             writer = self._writer("train")
-            with writer.as_default(step=epoch):
+            with writer.as_default(step=step):
                 summaries.write()
             writer.flush()
         x, run, source = self._probe_batch()
@@ -358,7 +381,7 @@ class GateMonitor(keras.callbacks.Callback):
             self._figures_due = False
             cell_figures.write(summaries, dict(self._probe.layers), records)
         writer = self._writer(run)
-        with writer.as_default(step=epoch):
+        with writer.as_default(step=step):
             summaries.write()
         writer.flush()
 
@@ -409,13 +432,18 @@ class GateMonitor(keras.callbacks.Callback):
                 )
                 summaries.scalar(f"{tag}/units_always_open", stats.always_open)
                 panels.append((gate, stats.unit_left, stats.unit_right))
-            shown = self._window(values.shape[1], record.name)
+            layer = dict(self._probe.layers)[name]
+            shown = images.window(
+                self.steps, values.shape[1], layer.go_backwards
+            )
             sequence = values[index, shown][record.valid[index, shown]]
             if sequence.size:
                 summaries.image(
                     f"{tag}/heatmap",
                     images.heatmap(sequence, sigmoid),
-                    description=self._heatmap_note(index, len(sequence)),
+                    description=images.heatmap_description(
+                        index, self.steps, len(sequence)
+                    ),
                 )
         if panels:
             summaries.image(
@@ -436,26 +464,6 @@ class GateMonitor(keras.callbacks.Callback):
                 dict(self._probe.layers)[name].go_backwards,
                 len(self._probe.layers),
             )
-
-    def _window(self, length, name):
-        """The slice of `steps`, in the order the layer ran the steps."""
-        if self.steps is None:
-            return slice(None)
-        start, stop, _ = slice(*self.steps).indices(length)
-        if dict(self._probe.layers)[name].go_backwards:
-            start, stop = length - stop, length - start
-        return slice(start, stop)
-
-    def _heatmap_note(self, index, valid_steps):
-        where = "all valid steps"
-        if self.steps is not None:
-            first, last = self.steps[0], self.steps[1] - 1
-            where = f"the valid steps among steps {first} to {last}"
-        note = f"Probe sequence {index}, {where}; units are rows."
-        block = images.steps_per_column(valid_steps)
-        if block > 1:
-            note += f" Each column is the mean of {block} steps."
-        return note
 
     def _write_training(self, summaries, accumulator):
         for gate, stats in accumulator.summary(self.always).items():

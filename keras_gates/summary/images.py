@@ -17,6 +17,29 @@ def steps_per_column(steps, max_columns=MAX_COLUMNS):
     return max(1, -(-steps // max_columns))
 
 
+def window(steps, length, go_backwards):
+    """The slice of the input steps `steps` (`(start, stop)` or None: all)
+    of a sequence of `length`, in the order a layer ran them."""
+    if steps is None:
+        return slice(None)
+    start, stop, _ = slice(*steps).indices(length)
+    if go_backwards:
+        start, stop = length - stop, length - start
+    return slice(start, stop)
+
+
+def heatmap_description(index, steps, valid_steps):
+    """What a heatmap of probe sequence `index` shows."""
+    where = "all valid steps"
+    if steps is not None:
+        where = f"the valid steps among steps {steps[0]} to {steps[1] - 1}"
+    note = f"Probe sequence {index}, {where}; units are rows."
+    block = steps_per_column(valid_steps)
+    if block > 1:
+        note += f" Each column is the mean of {block} steps."
+    return note
+
+
 def heatmap(values, sigmoid, scale=4, max_columns=MAX_COLUMNS):
     """A (units x time) colour image of one sequence's gate values.
 

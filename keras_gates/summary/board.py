@@ -35,7 +35,7 @@ class Board:
         self._stored = 0  # the most steps a layer stored, this epoch
 
     def write_layers(self, summaries, layers, records, x, table, thresholds):
-        """Every layer's sizes and gates (once per run and fit).
+        """Every layer's sizes and gates (once per run and monitor).
 
         `layers`: the probe's `(name, layer)` list; `records`: its
         `LayerGates` on inputs `x`; `table`: the model's `describe()`.

@@ -56,11 +56,23 @@ class Reader:
             raise NotFound(f"no {kind!r} data for layer {layer!r} of {run!r}")
         return sorted((d.step, d.numpy) for d in data)
 
-    def _at(self, run, layer, kind, epoch):
-        for step, value in self._series(run, layer, kind):
-            if step == epoch:
-                return value
-        raise NotFound(f"epoch {epoch} of layer {layer!r} was not logged")
+    def _at(self, run, layer, epoch, *kinds):
+        """The arrays of `kinds` of one layer at one epoch, read at once."""
+        tags = [metadata.tag(layer, kind) for kind in kinds]
+        found = self._read([run], tags).get(run, {})
+        arrays = []
+        for kind, tag in zip(kinds, tags):
+            if not found.get(tag):
+                raise NotFound(
+                    f"no {kind!r} data for layer {layer!r} of {run!r}"
+                )
+            at = [d.numpy for d in found[tag] if d.step == epoch]
+            if not at:
+                raise NotFound(
+                    f"epoch {epoch} of layer {layer!r} was not logged"
+                )
+            arrays.append(at[0])
+        return arrays
 
     def runs(self):
         """{run: {layer: summary of the layer}} of every logged run.
@@ -128,15 +140,17 @@ class Reader:
         """One gate of one stored sequence at one epoch, units x steps."""
         info = self.layer(run, layer)
         index = _gate_index(info, gate)
-        codes = self._at(run, layer, "sequences", epoch)
+        codes, scales, valid = self._at(
+            run, layer, epoch, "sequences", "scale", "valid"
+        )
         if not 0 <= sequence < codes.shape[1]:
             raise NotFound(
                 f"sequence {sequence} is not stored; layer {layer!r} has "
                 f"sequences 0 to {codes.shape[1] - 1}"
             )
-        low, high = self._at(run, layer, "scale", epoch)[index]
+        low, high = scales[index]
         values = metadata.dequantize(codes[index, sequence], low, high).T
-        valid = self._at(run, layer, "valid", epoch)[sequence].astype(bool)
+        valid = valid[sequence].astype(bool)
         tokens = None
         if info.get("aligned", True):
             tokens = self._tokens(run, epoch, sequence, values.shape[1])
@@ -178,7 +192,7 @@ class Reader:
         info = self.layer(run, layer)
         if not info["sigmoid_gates"]:
             raise NotFound(f"layer {layer!r} has no sigmoid gates")
-        fractions = self._at(run, layer, "saturation", epoch)
+        (fractions,) = self._at(run, layer, epoch, "saturation")
         return {
             "epoch": epoch,
             "left": info["left"],

@@ -408,6 +408,10 @@ class GateMonitor(keras.callbacks.Callback):
         name = record.name
         panels = []
         index = min(self.heatmap_index, record.valid.shape[0] - 1)
+        layer = dict(self._probe.layers)[name]
+        shown = images.window(
+            self.steps, record.valid.shape[1], layer.go_backwards
+        )
         all_stats = {}
         for gate, values in record.gates.items():
             sigmoid = gate in record.sigmoid_gates
@@ -432,10 +436,6 @@ class GateMonitor(keras.callbacks.Callback):
                 )
                 summaries.scalar(f"{tag}/units_always_open", stats.always_open)
                 panels.append((gate, stats.unit_left, stats.unit_right))
-            layer = dict(self._probe.layers)[name]
-            shown = images.window(
-                self.steps, values.shape[1], layer.go_backwards
-            )
             sequence = values[index, shown][record.valid[index, shown]]
             if sequence.size:
                 summaries.image(
@@ -461,7 +461,7 @@ class GateMonitor(keras.callbacks.Callback):
                 summaries,
                 record,
                 all_stats,
-                dict(self._probe.layers)[name].go_backwards,
+                layer.go_backwards,
                 len(self._probe.layers),
             )
 

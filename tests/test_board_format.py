@@ -93,3 +93,17 @@ def test_unit_histograms_equal_numpy_per_unit(rows):
         clipped = np.clip(column, low, high - 1e-6)
         want, _ = np.histogram(clipped, metadata.BINS, (low, high))
         np.testing.assert_array_equal(got[unit], want)
+
+
+def test_monitor_arguments_of_the_dashboard_are_checked(tmp_path):
+    import keras_gates
+
+    with pytest.raises(TypeError, match="`vocabulary` must be a sequence"):
+        keras_gates.GateMonitor(tmp_path, vocabulary=42)
+    for name, value in (("dashboard_sequences", 0), ("dashboard_bytes", -1)):
+        with pytest.raises(ValueError, match=f"`{name}` must be a positive"):
+            keras_gates.GateMonitor(tmp_path, **{name: value})
+    with pytest.raises(ValueError, match="`dashboard` must be a bool"):
+        keras_gates.GateMonitor(tmp_path, dashboard="yes")
+    with pytest.raises(ValueError, match=r"`steps` must be \(start, stop\)"):
+        keras_gates.GateMonitor(tmp_path, steps=(3,))

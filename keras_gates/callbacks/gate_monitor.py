@@ -198,6 +198,11 @@ class GateMonitor(keras.callbacks.Callback):
             raise ValueError(
                 f"GateMonitor: `dashboard` must be a bool, got {dashboard!r}."
             )
+        if vocabulary is not None and not hasattr(vocabulary, "__getitem__"):
+            raise TypeError(
+                "GateMonitor: `vocabulary` must be a sequence or mapping from "
+                f"token id to text, got {type(vocabulary).__name__}."
+            )
         if steps is not None:
             fine = (
                 isinstance(steps, (tuple, list))

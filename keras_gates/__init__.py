@@ -1,7 +1,10 @@
 """keras-gates: Keras recurrent layers that show their gates."""
 
+from keras_gates.attribution import attribution as attribution
 from keras_gates.callbacks import GateMonitor as GateMonitor
 from keras_gates.describe import describe as describe
+from keras_gates.gate_model import GatesOf as GatesOf
+from keras_gates.gate_model import gate_model as gate_model
 from keras_gates.layers import GRU as GRU
 from keras_gates.layers import LSTM as LSTM
 from keras_gates.layers import GRUCell as GRUCell

@@ -3,6 +3,7 @@
 import keras
 
 from keras_gates.describe import readable
+from keras_gates.gate_model import GatesOf, model_inputs
 from keras_gates.layers.base import GatedRNN
 from keras_gates.probe import stateful_layers, twin_class_of, twin_config
 
@@ -21,7 +22,7 @@ def _replace(layer):
     return layer.__class__.from_config(layer.get_config())
 
 
-def transparent(model):
+def transparent(model, return_gates=False):
     """A copy of `model` whose stock LSTM/GRU/SimpleRNN are keras-gates ones.
 
     Same architecture, same weights (and the current states of stateful
@@ -35,6 +36,12 @@ def transparent(model):
 
     Args:
         model: a built Functional or Sequential Keras model.
+        return_gates: if True, the copy returns `(outputs, gates)`:
+            `outputs` as `model` returns them, and `gates` a dict
+            `{layer_name: {gate_name: (batch, time, units)}}` with the
+            values `keras_gates.gates` gives (see `keras_gates.GatesOf`),
+            differentiable, for those who want every gate as a model
+            output.
 
     Returns:
         A new, built `keras.Model` with the weights of `model`.
@@ -65,4 +72,7 @@ def transparent(model):
     for theirs, ours in zip(stateful_layers(model), stateful_layers(clone)):
         for source, target in zip(theirs.states, ours.states):
             target.assign(source)
-    return clone
+    if not return_gates:
+        return clone
+    inputs = model_inputs(clone)
+    return keras.Model(inputs, GatesOf(clone)(inputs), name=clone.name)

@@ -49,6 +49,13 @@ INSPECT_EXAMPLES = """examples:
   keras-gates inspect model.keras --data ids.npy --vocabulary vocab.json \
       --logdir logs/inspect
 """
+EXPLAIN_EXAMPLES = """examples:
+  keras-gates explain model.keras --data x.npy --layer lstm --gate forget \
+      --unit 3
+  keras-gates explain model.keras --data ids.npy --vocabulary vocab.json \
+      --layer lstm --gate forget --unit 3 --step 40 --method smoothgrad
+  keras-gates explain model.keras --data x.npy --output 1 --method gradcam
+"""
 BOARD_EXAMPLES = """examples:
   keras-gates board logs/demo
   keras-gates board logs/demo --port 6007
@@ -203,6 +210,56 @@ def parser():
         help="JSON list of the token texts, by id, for the Gates dashboard",
     )
 
+    explain = command(
+        "explain",
+        "Print which input steps move a gate unit (or a model output) most "
+        "on one sequence, and draw the sequence coloured by attribution "
+        "with the unit's values beneath.",
+        EXPLAIN_EXAMPLES,
+    )
+    explain.add_argument(
+        "model", type=pathlib.Path, help="a .keras (or .h5) model file"
+    )
+    explain.add_argument(
+        "--data",
+        type=pathlib.Path,
+        required=True,
+        help=".npy array of model inputs, as for inspect",
+    )
+    explain.add_argument(
+        "--sample", type=int, default=0, help="which sequence (0)"
+    )
+    explain.add_argument("--layer", help="recurrent layer name")
+    explain.add_argument("--gate", help="gate name, e.g. forget")
+    explain.add_argument("--unit", type=int, help="unit index")
+    explain.add_argument(
+        "--output",
+        type=int,
+        help="explain this index of the model output instead of a gate",
+    )
+    explain.add_argument(
+        "--step", type=int, help="the target's step (default: all steps)"
+    )
+    explain.add_argument(
+        "--method",
+        choices=["saliency", "smoothgrad", "gradient_x_input", "gradcam"],
+        default="saliency",
+    )
+    explain.add_argument(
+        "--top", type=_positive, default=10, help="steps to print (10)"
+    )
+    explain.add_argument(
+        "--vocabulary",
+        type=pathlib.Path,
+        help="JSON list of the token texts, by id",
+    )
+    explain.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path("explain"),
+        help="directory for the figure (explain/)",
+    )
+
     board_ = command(
         "board",
         "Start TensorBoard on 127.0.0.1 for a log directory and print the "
@@ -247,6 +304,9 @@ def main(argv=None):
             status = cli.run(args)
             failed = False
             return status
+        except SystemExit:  # a bad argument found late: already said
+            failed = False
+            raise
         finally:
             sys.stderr.flush()
             os.dup2(real_stderr, 2)

@@ -208,8 +208,12 @@ class _Attributed(keras.layers.Layer):
 
         with contextlib.ExitStack() as stack:
             if self._embedding is not None:
+                # A copy: Keras attaches the embedding's mask to what its
+                # call returns, and the seed must stay without one.
                 stack.enter_context(
-                    _replaced_call(self._embedding, lambda _: lambda t: seed)
+                    _replaced_call(
+                        self._embedding, lambda _: lambda t: ops.copy(seed)
+                    )
                 )
             if self._features is not None:
                 stack.enter_context(

@@ -1,4 +1,5 @@
-"""The `keras-gates` command: demo, describe, figures, inspect, board.
+"""The `keras-gates` command: demo, describe, figures, inspect, explain,
+board.
 
 Every subcommand prints its results to stdout; a failure is one line on
 stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
@@ -136,6 +137,53 @@ def _inspect(args, parser):
         )
 
 
+def _explain(args, parser):
+    from keras_gates import explain
+
+    gate_args = [args.layer, args.gate, args.unit]
+    if args.output is None and None in gate_args:
+        parser.error("give --layer, --gate and --unit, or --output")
+    model = _load_model(args.model)
+    x = _load_data(args.data, model)
+    if not 0 <= args.sample < len(x):
+        raise ValueError(
+            f"--sample {args.sample} is not a sequence index of {args.data} "
+            f"(it holds {len(x)})"
+        )
+    target = dict(output=args.output, step=args.step)
+    if args.output is None:
+        target.update(layer=args.layer, gate=args.gate, unit=args.unit)
+    values, trace = explain.explain(
+        model, x, sample=args.sample, method=args.method, **target
+    )
+    vocabulary = _load_vocabulary(args.vocabulary)
+    tokens = explain.token_texts(x[args.sample], vocabulary)
+    what = (
+        f"output {args.output}"
+        if args.output is not None
+        else f"{args.layer} {args.gate} unit {args.unit}"
+    )
+    when = "all steps" if args.step is None else f"step {args.step}"
+    print(f"{args.method} of {what} ({when}), sequence {args.sample}:\n")
+    print("| rank | step | token | attribution | unit value |")
+    print("|---:|---:|---|---:|---:|")
+    for rank, step in enumerate(explain.top_steps(values, args.top), 1):
+        token = "" if tokens is None else json.dumps(tokens[step])[1:-1]
+        value = "" if trace is None else f"{trace[step]:.3f}"
+        print(f"| {rank} | {step} | {token} | {values[step]:.4g} | {value} |")
+    drawn = explain.figure(
+        values,
+        trace,
+        tokens,
+        title=f"{args.method} of {what}, {when}",
+        trace_label=None if trace is None else f"{args.gate}[{args.unit}]",
+        step=args.step,
+    )
+    name = "explain_" + what.replace("/", "_").replace(" ", "_")
+    for path in figures.save({name: drawn}, args.out, ("png", "svg")):
+        print(path)
+
+
 def _load_vocabulary(path):
     if path is None:
         return None
@@ -190,7 +238,7 @@ def _load_data(path, model):
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
         raise ValueError(
-            f"the model takes {len(inputs) or 'unknown'} inputs; inspect "
+            f"the model takes {len(inputs) or 'unknown'} inputs; keras-gates "
             "feeds one array to a model with one input"
         )
     expected = tuple(inputs[0].shape)
@@ -238,6 +286,7 @@ COMMANDS = {
     "describe": _describe,
     "figures": _figures,
     "inspect": _inspect,
+    "explain": _explain,
     "board": _board,
 }
 

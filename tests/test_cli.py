@@ -69,7 +69,9 @@ def table_rows(text, layer):
     ]
 
 
-@pytest.mark.parametrize("command", ["demo", "describe", "figures", "inspect"])
+@pytest.mark.parametrize(
+    "command", ["demo", "describe", "figures", "inspect", "explain"]
+)
 def test_help_has_examples(capsys, command):
     status, out, _ = run(capsys, command, "--help")
     assert status == 0
@@ -454,3 +456,88 @@ def test_model_without_recurrent_layers(capsys, tmp_path):
             "or a keras-gates cell; custom cell classes and StackedRNNCells "
             "are not read)."
         )
+
+
+def _explain_rows(out):
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in out.splitlines()
+        if re.match(r"\| \d+ \|", line)
+    ]
+
+
+@tf_only
+def test_explain_gate_unit(capsys, tmp_path, saved):
+    path, data, model, x = saved
+    argv = ["explain", path, "--data", data, "--sample", 2, "--top", 3]
+    target = ["--layer", "bi/backward", "--gate", "forget", "--unit", 1]
+    status, out, err = run(capsys, *argv, *target, "--out", tmp_path)
+    assert status == 0, err
+    expected = keras_gates.attribution(
+        model, x[2:3], layer="bi/backward", gate="forget", unit=1
+    )[0]
+    rows = _explain_rows(out)
+    assert [int(r[1]) for r in rows] == list(np.argsort(-expected)[:3])
+    assert [float(r[3]) for r in rows] == pytest.approx(
+        np.sort(expected)[::-1][:3], rel=1e-3
+    )
+    # The unit's value at each printed step, in input order.
+    backward = keras_gates.gates(model, x[2:3])["bi/backward"]["forget"]
+    trace = backward[0, ::-1, 1]
+    for row in rows:
+        assert float(row[4]) == pytest.approx(trace[int(row[1])], abs=1e-3)
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == [
+        "explain_bi_backward_forget_unit_1.png",
+        "explain_bi_backward_forget_unit_1.svg",
+    ]
+
+
+@tf_only
+def test_explain_tokens_and_output(capsys, tmp_path):
+    inputs = keras.Input((6,), dtype="int32")
+    h = keras.layers.Embedding(4, 3, mask_zero=True)(inputs)
+    h = keras.layers.LSTM(2, name="lstm")(h)
+    model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "ids.npy", np.array([[1, 2, 3, 1, 0, 0]]))
+    (tmp_path / "v.json").write_text('["<pad>", "a", " ", "\\n"]')
+    status, out, err = run(
+        capsys,
+        "explain",
+        tmp_path / "m.keras",
+        "--data",
+        tmp_path / "ids.npy",
+        "--vocabulary",
+        tmp_path / "v.json",
+        "--output",
+        1,
+        "--out",
+        tmp_path / "fig",
+    )
+    assert status == 0, err
+    rows = _explain_rows(out)
+    # Padding gets no attribution, so it is never listed.
+    assert sorted(int(r[1]) for r in rows) == [0, 1, 2, 3]
+    tokens = {int(r[1]): r[2] for r in rows}
+    assert tokens == {0: "a", 1: "", 2: "\\n", 3: "a"}
+    assert (tmp_path / "fig" / "explain_output_1.png").is_file()
+
+
+@tf_only
+@pytest.mark.parametrize(
+    "extra, message, status",
+    [
+        ([], "give --layer, --gate and --unit, or --output", 2),
+        (["--layer", "gru", "--gate", "forget", "--unit", 0], "'update'", 1),
+        (["--layer", "gru", "--gate", "update", "--unit", 9], "in [0, 5)", 1),
+        (["--output", 0, "--sample", 12], "--sample 12 is not a seq", 1),
+        (["--output", 0, "--method", "lime"], "invalid choice: 'lime'", 2),
+    ],
+)
+def test_explain_errors(capsys, saved, extra, message, status):
+    path, data, _, _ = saved
+    line = failed(
+        capsys, "explain", path, "--data", data, *extra, status=status
+    )
+    assert message in line

@@ -189,7 +189,24 @@ def check_bidirectional_text(module, tmp_path, capsys):
         assert abs(float(logged[last]) - mean) < 1e-5, (half, logged, mean)
 
 
+def check_why_gates_open(module, tmp_path, capsys):
+    result = module.main(["--quick", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    drops = result["drops"]
+    assert np.all(np.diff(drops) <= 0)  # ranked, largest drop first
+    assert f"unit {result['units'][0]:3d}: {drops[0]:+.3f}" in out
+    seq, step, values = result["case"]
+    assert values.shape == (64,)
+    # The gate at a step cannot depend on later characters.
+    assert np.all(values[step + 1 :] == 0) and values[: step + 1].any()
+    share = result["by_offset"]
+    assert share.sum() > 0 and np.all(share >= 0)
+    assert result["figure"].is_file()
+    assert result["figure"].stat().st_size > 10_000
+
+
 CHECKS = {
+    "why_gates_open": check_why_gates_open,
     "char_rnn": check_char_rnn,
     "adding_problem": check_adding_problem,
     "monitor_gates": check_monitor_gates,
@@ -220,4 +237,5 @@ def test_examples_found():
         "time_series",
         "inspect_stock_lstm",
         "bidirectional_text",
+        "why_gates_open",
     }

@@ -177,16 +177,7 @@ def parser():
         "write them as TensorBoard logs.",
         INSPECT_EXAMPLES,
     )
-    inspect.add_argument(
-        "model", type=pathlib.Path, help="a .keras (or .h5) model file"
-    )
-    inspect.add_argument(
-        "--data",
-        type=pathlib.Path,
-        required=True,
-        help=".npy array of model inputs: (batch, time, features), or "
-        "(batch, time) token ids for a model that starts with an Embedding",
-    )
+    _add_model_and_data(inspect)
     inspect.add_argument(
         "--layers", nargs="+", help="recurrent layer names (default: all)"
     )
@@ -217,15 +208,7 @@ def parser():
         "with the unit's values beneath.",
         EXPLAIN_EXAMPLES,
     )
-    explain.add_argument(
-        "model", type=pathlib.Path, help="a .keras (or .h5) model file"
-    )
-    explain.add_argument(
-        "--data",
-        type=pathlib.Path,
-        required=True,
-        help=".npy array of model inputs, as for inspect",
-    )
+    _add_model_and_data(explain)
     explain.add_argument(
         "--sample", type=int, default=0, help="which sequence (0)"
     )
@@ -271,6 +254,19 @@ def parser():
         "--port", type=_positive, help="port (default: 6006 or the next free)"
     )
     return parser
+
+
+def _add_model_and_data(parser):
+    parser.add_argument(
+        "model", type=pathlib.Path, help="a .keras (or .h5) model file"
+    )
+    parser.add_argument(
+        "--data",
+        type=pathlib.Path,
+        required=True,
+        help=".npy array of model inputs: (batch, time, features), or "
+        "(batch, time) token ids for a model that starts with an Embedding",
+    )
 
 
 def _add_sizes(parser, cells):

@@ -173,9 +173,13 @@ class GateProbe:
         layers: optional list of layer names to keep (as named by
             `keras_gates.describe`); default all.
         owner: who asks, named in errors.
+        reduce: optional function `(name, layer, gates, valid)` -> a
+            structure of tensors, applied to each layer's gates inside the
+            forward pass (for statistics computed on the device: only its
+            result leaves it); `run` then returns its results.
     """
 
-    def __init__(self, model, layers=None, owner="gates"):
+    def __init__(self, model, layers=None, owner="gates", reduce=None):
         if not isinstance(model, keras.layers.Layer):
             raise TypeError(
                 f"{owner}: expected a built Keras model or layer, got "
@@ -192,7 +196,7 @@ class GateProbe:
                     f"the model has {[name for name, _ in found]}."
                 )
             found = [(n, layer) for n, layer in found if n in layers]
-        self.model, self.owner = model, owner
+        self.model, self.owner, self.reduce = model, owner, reduce
         self.layers = found
         self._twins = [twin_of(layer) for _, layer in found]
         self._forward = self._gates_of
@@ -206,8 +210,11 @@ class GateProbe:
         previous = []
         for (name, layer), twin in zip(self.layers, self._twins):
 
-            def record(gates, valid, training, name=name):
-                records[name] = (gates, valid)
+            def record(gates, valid, training, name=name, layer=layer):
+                if self.reduce is None:
+                    records[name] = (gates, valid)
+                else:
+                    records[name] = self.reduce(name, layer, gates, valid)
 
             previous.append(listen(layer, twin, record))
         try:
@@ -218,7 +225,8 @@ class GateProbe:
         return records
 
     def run(self, x):
-        """Run the model on `x`; returns a list of `LayerGates`.
+        """Run the model on `x`; returns a list of `LayerGates` or, with
+        `reduce`, a dict layer name -> its result (as NumPy arrays).
 
         The states of stateful recurrent layers are put back afterwards:
         looking at the gates does not move a stateful model along.
@@ -234,6 +242,8 @@ class GateProbe:
         finally:
             for state, value in kept:
                 state.assign(value)
+        if self.reduce is not None:
+            return keras.tree.map_structure(ops.convert_to_numpy, records)
         result = []
         for name, layer in self.layers:
             gates, valid = records[name]

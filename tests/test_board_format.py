@@ -81,20 +81,6 @@ def test_codes_are_written_two_bytes_each_and_read_back():
     assert back.dtype == np.uint16 and np.array_equal(back, codes)
 
 
-@pytest.mark.parametrize("rows", [3, 512])
-def test_unit_histograms_equal_numpy_per_unit(rows):
-    rng = np.random.default_rng(2)
-    values = rng.standard_normal((1000, 7)).astype(np.float32)
-    values[5, 2], values[9, 0] = np.nan, np.inf
-    low, high = -2.0, 2.0
-    got = board._unit_histograms(values, low, high, rows)
-    for unit in range(7):
-        column = values[:, unit][np.isfinite(values[:, unit])]
-        clipped = np.clip(column, low, high - 1e-6)
-        want, _ = np.histogram(clipped, metadata.BINS, (low, high))
-        np.testing.assert_array_equal(got[unit], want)
-
-
 def test_monitor_arguments_of_the_dashboard_are_checked(tmp_path):
     import keras_gates
 

@@ -572,3 +572,93 @@ def test_steps_carry_on_across_repeated_fits(tmp_path):
     for once in ("lstm/dimensions", "gate_monitor/probe", "gru/_gates/layer"):
         assert len(events[once]) == 1, once
     assert len(events["lstm/figures/lstm_gates"]) == 1
+
+
+def test_a_new_monitor_on_an_existing_log_dir_carries_on(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    log_dir = str(tmp_path)
+    for _ in range(2):  # a new process each time, epochs from 0
+        monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4])
+        board = keras.callbacks.TensorBoard(log_dir)  # its steps: its own
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[monitor, board])
+    # Resumed: initial_epoch past the steps written keeps the epochs.
+    monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4])
+    model.fit(x, y, initial_epoch=5, epochs=6, verbose=0, callbacks=[monitor])
+    # Resumed from an epoch already written: moved past it.
+    monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4])
+    model.fit(x, y, initial_epoch=1, epochs=2, verbose=0, callbacks=[monitor])
+    events = read_run(log_dir, "train")
+    for tag in ("lstm/forget/mean", "gru/_gates/stats", "gate_monitor/seconds"):
+        assert [s for s, _ in events[tag]] == [0, 1, 2, 3, 5, 6], tag
+    for once in (
+        "lstm/dimensions",
+        "gate_monitor/probe",
+        "gru/_gates/layer",
+        "lstm/figures/lstm_gates",
+        "custom_scalars__config__",
+    ):
+        assert len(events[once]) == 1, once
+
+
+def test_figures_are_drawn_once_per_distinct_cell(tmp_path, monkeypatch):
+    from keras_gates import figures
+
+    drawn = []
+    draw = figures.draw
+    monkeypatch.setattr(
+        figures,
+        "draw",
+        lambda layer, **kw: drawn.append(layer) or draw(layer, **kw),
+    )
+    x = np.random.default_rng(0).standard_normal((8, 5, 3)).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((5, 3)),
+            keras.layers.Bidirectional(
+                keras.layers.LSTM(4, return_sequences=True), name="bi"
+            ),
+            keras.layers.Bidirectional(keras.layers.LSTM(4), name="bi2"),
+        ]
+    )
+    model.compile(loss="mse")
+    monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=x)
+    model.fit(x, np.zeros((8, 8)), epochs=1, verbose=0, callbacks=[monitor])
+    # (LSTM, 3 -> 4) and (LSTM, 8 -> 4): two cells for four halves.
+    assert len(drawn) == 2
+    events = read_run(str(tmp_path), "train")
+    first = events["bi/forward/figures/lstm_gates"][0][1]
+    np.testing.assert_array_equal(
+        events["bi/backward/figures/lstm_gates"][0][1], first
+    )
+    assert "bi2/backward/figures/lstm_dimensions" in events
+
+
+def test_the_probe_is_bounded_by_probe_values(tmp_path):
+    x, y = data()  # 32 sequences of 6 steps; units 4 + 3
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x, probe_values=5 * TIME * 7 + 3
+    )
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    events = read_run(str(tmp_path), "train")
+    note = events["gate_monitor/probe"][0][1].item().decode()
+    assert "on 5 sequences" in note
+    expected, mask = expected_gates(model, x[:5])
+    counts = events["lstm/forget/histogram"][-1][1][:, 2]
+    assert counts.sum() == mask.sum() * 4
+    with pytest.raises(ValueError, match="probe_values"):
+        keras_gates.GateMonitor(str(tmp_path), probe_values=0)
+
+
+def test_the_monitor_reports_its_cost_and_warns_once(tmp_path):
+    x, y = data()
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=x)
+    # A tiny model: the probe's work is most of an epoch.
+    with pytest.warns(keras_gates.callbacks.GateMonitorCostWarning) as caught:
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[monitor])
+    assert len(caught) == 1 and "probe_values" in str(caught[0].message)
+    events = read_run(str(tmp_path), "train")
+    seconds = [float(v) for _, v in events["gate_monitor/seconds"]]
+    assert len(seconds) == 3 and all(s > 0 for s in seconds)

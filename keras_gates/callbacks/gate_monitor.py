@@ -1,17 +1,25 @@
 """GateMonitor: every gate of every recurrent layer, in TensorBoard."""
 
 import os
+import time
 import warnings
 
 import keras
 
 from keras_gates.callbacks import hooks, probe_inputs
+from keras_gates.callbacks.cost import CostMeter
+from keras_gates.callbacks.layer_summaries import write_layer, write_stats
+from keras_gates.callbacks.log_history import RunLog
+from keras_gates.callbacks.probe_stats import ProbeReducer
 from keras_gates.callbacks.training_sample import TrainingSample
 from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
 from keras_gates.probe import GateProbe, check_inputs
 from keras_gates.summary import board, cell_figures, images, write
-from keras_gates.summary.stats import gate_stats
+from tensorboard_plugin_gates import metadata
+
+# The tag of the custom_scalars layout.
+_LAYOUT_TAG = "custom_scalars__config__"
 
 
 class GateMonitor(keras.callbacks.Callback):
@@ -46,6 +54,22 @@ class GateMonitor(keras.callbacks.Callback):
     `.../training/saturation_left`, `.../training/saturation_right`,
     `.../training/units_always_closed`, `.../training/units_always_open`.
 
+    Per logged epoch, `gate_monitor/seconds`: the seconds of the monitor's
+    own work since the previous logged epoch (the first one includes its
+    start: tracing the probe, drawing figures). When that work exceeds a
+    tenth (`keras_gates.callbacks.cost.SHARE`) of an epoch's time, after
+    the first logged epoch, it warns once (a `GateMonitorCostWarning`):
+    lower `probe_values`, raise `freq`, or turn off `dashboard`.
+
+    What it costs is bounded by design: statistics are counted inside the
+    compiled probe (and train) step, on the device; only counts, the first
+    `dashboard_sequences` probe sequences and the heatmap's sequence reach
+    the host. The probe takes at most `probe_values` gate values per gate:
+    `sequences x steps x units` summed over the monitored layers, so
+    `max(1, min(max_probe, probe_values // (steps * total units)))`
+    sequences, with `steps` the length of the probe inputs. The cell
+    figures are drawn once per distinct cell (kind and sizes).
+
     Once, at the start of training: `<layer>/dimensions` on the Text
     dashboard (the table of `keras_gates.describe`) and a custom_scalars
     layout grouping each layer's charts; at the first logged epoch,
@@ -62,9 +86,13 @@ class GateMonitor(keras.callbacks.Callback):
     `tensorboard_plugin_gates.metadata` for the format.
     In a run of several processes only one writes: the chief of a
     TensorFlow multi-worker strategy, process 0 under JAX.
-    Steps are epochs; a monitor used for several `fit` calls that count
-    their epochs from 0 again (repeated `fit(epochs=1)`) carries on after
-    the last step it wrote, and writes its once-only summaries once.
+    Steps are epochs, and never collide: a monitor used for several `fit`
+    calls that count their epochs from 0 again (repeated `fit(epochs=1)`)
+    carries on after the last step it wrote, and a new monitor on a log
+    dir that a GateMonitor wrote to before (a resumed run, with or
+    without `initial_epoch`) carries on after the last step found in its
+    event files for the monitored layers' tags. Once-only summaries are
+    written once per run (log_dir/train, log_dir/validation).
     Summaries go to `log_dir/train` (or `log_dir/validation` when the
     probe is taken from the validation data), the run names of
     `keras.callbacks.TensorBoard`, so both can share `log_dir`.
@@ -74,12 +102,15 @@ class GateMonitor(keras.callbacks.Callback):
         probe_data: model inputs to probe with: an array (or list/dict of
             arrays for multi-input models), an `(x, y)` tuple, or a
             `tf.data.Dataset` of batches; at most `max_probe` sequences
-            are used. Default None: the first `max_probe` sequences of the
-            validation data of `fit` or, without validation data, the latest
-            training batch (up to `max_probe` sequences, kept on the device
+            are used, fewer by `probe_values`. Default None: the first
+            sequences of the validation data of `fit` or, without
+            validation data, the latest training batch (kept on the device
             during training; needs fixed input shapes).
         freq: int, default 1. Log every `freq` epochs.
         max_probe: int, default 256. Largest probe batch.
+        probe_values: int, default 2**20. Most gate values per gate the
+            probe computes: sequences x steps x units summed over the
+            monitored layers (see above).
         left, right: floats, defaults 0.1 and 0.9. Saturation thresholds.
         always: float, default 0.99. Share of steps a unit must spend
             saturated to count as always closed / always open.
@@ -128,6 +159,7 @@ class GateMonitor(keras.callbacks.Callback):
         probe_data=None,
         freq=1,
         max_probe=256,
+        probe_values=2**20,
         left=0.1,
         right=0.9,
         always=0.99,
@@ -154,6 +186,11 @@ class GateMonitor(keras.callbacks.Callback):
                 "GateMonitor: `max_probe` must be a positive int, got "
                 f"{max_probe!r}."
             )
+        if not isinstance(probe_values, int) or probe_values < 1:
+            raise ValueError(
+                "GateMonitor: `probe_values` must be a positive int, got "
+                f"{probe_values!r}."
+            )
         if not 0.0 <= left < right <= 1.0:
             raise ValueError(
                 "GateMonitor: need 0 <= left < right <= 1, got "
@@ -162,7 +199,7 @@ class GateMonitor(keras.callbacks.Callback):
         self.log_dir = os.fspath(log_dir)
         self.probe_data = probe_data
         self.freq = freq
-        self.max_probe = max_probe
+        self.max_probe, self.probe_values = max_probe, probe_values
         self.left, self.right, self.always = left, right, always
         self.heatmap_index = heatmap_index
         self.layers = layers
@@ -216,10 +253,8 @@ class GateMonitor(keras.callbacks.Callback):
                     f"0 <= start < stop, got {steps!r}."
                 )
         self.steps = None if steps is None else tuple(steps)
-        self._chief = True
-        self._last_step = None  # the last step written, over all fits
-        self._offset = None
-        self._noted = set()  # runs whose once-only summaries are written
+        self._log = RunLog(self.log_dir)
+        self._cost = CostMeter()
         self._board = None
         if dashboard:
             self._board = board.Board(
@@ -230,57 +265,55 @@ class GateMonitor(keras.callbacks.Callback):
             )
         self._figures_due = False
         self._accumulators = []
-        self._writers = {}
         self._probe = None
         self._probe_x = None
         self._sample = None
         self._warned = False
 
-    # Writers, created lazily per run as in keras.callbacks.TensorBoard.
-    def _writer(self, run):
-        if run not in self._writers:
-            import tensorflow as tf
-
-            if not self._chief:
-                # Another process of this multi-host run writes.
-                self._writers[run] = tf.summary.create_noop_writer()
-                return self._writers[run]
-
-            path = os.path.join(self.log_dir, run)
-            self._writers[run] = tf.summary.create_file_writer(path)
-        return self._writers[run]
-
-    def _check_log_dir(self):
-        try:
-            os.makedirs(self.log_dir, exist_ok=True)
-            probe = os.path.join(self.log_dir, ".gate_monitor_write_test")
-            with open(probe, "w"):
-                pass
-            os.remove(probe)
-        except OSError as error:
-            raise ValueError(
-                f"GateMonitor: cannot write to log_dir {self.log_dir!r}: "
-                f"{error.strerror or error}."
-            ) from None
-
     def on_train_begin(self, logs=None):
-        self._chief = writes_summaries(self.model)
-        if self._chief:
-            self._check_log_dir()
+        started = time.perf_counter()
+        self._log.chief = writes_summaries(self.model)
+        if self._log.chief:
+            self._log.check()
         if hooks.clear_stale(self.model, self):
             # fit made its train function with the stale listeners in it.
             self.model.make_train_function(force=True)
-        self._probe = GateProbe(self.model, self.layers, "GateMonitor")
-        first_fit = self._last_step is None
-        self._offset = None  # set at this fit's first logged epoch
-        self._figures_due = self.figures and first_fit
+        self._probe = GateProbe(
+            self.model,
+            self.layers,
+            "GateMonitor",
+            reduce=ProbeReducer(
+                self.left,
+                self.right,
+                self.bins,
+                metadata.BINS if self._board else None,
+                self._board.sequences if self._board else 1,
+                self.heatmap_index,
+            ),
+        )
+        prefixes = tuple(f"{name}/" for name, _ in self._probe.layers)
+        self._log.start_fit(
+            (*prefixes, "gate_monitor/", metadata.TOKENS_TAG, _LAYOUT_TAG)
+        )
+        self._figures_due = self.figures and self._log.fresh
         if self.probe_data is not None:
-            self._probe_x = probe_inputs.take(self.probe_data, self.max_probe)
+            self._probe_x = probe_inputs.bounded(
+                probe_inputs.take(self.probe_data, self.max_probe),
+                self._units(),
+                self.max_probe,
+                self.probe_values,
+            )
             check_inputs(self.model, self._probe_x, "GateMonitor: probe_data")
         else:
             # Validation data shows up only at the first epoch end: keep
             # training inputs too, in case there is none.
-            self._sample = TrainingSample(self.model, self.max_probe)
+            inputs = getattr(self.model, "inputs", None) or []
+            shape = tuple(inputs[0].shape) if inputs else ()
+            steps = shape[1] if len(shape) > 1 and shape[1] else 1
+            size = probe_inputs.budget(
+                steps, self._units(), self.max_probe, self.probe_values
+            )
+            self._sample = TrainingSample(self.model, size)
         listening = self.track_training or (
             self._sample is not None and self._sample.available
         )
@@ -288,8 +321,7 @@ class GateMonitor(keras.callbacks.Callback):
             hooks.claim(self.model, self)
         if self._sample is not None and self._sample.available:
             self._sample.start()
-        if first_fit:  # once per monitor, not per fit
-            self._write_layout()
+        self._write_layout()
         if self.track_training:
             self._start_tracking()
         if self._sample is not None or self.track_training:
@@ -297,31 +329,27 @@ class GateMonitor(keras.callbacks.Callback):
             # again so that it is traced with the listeners, and again at
             # the end so that later fits run without them.
             self.model.make_train_function(force=True)
+        self._cost.add(started)
+
+    def _units(self):
+        """The units of the monitored layers, in all."""
+        return sum(layer.cell.units for _, layer in self._probe.layers)
 
     def _write_layout(self):
-        """The dimension tables and the custom_scalars layout, at step 0."""
+        """The dimension tables and the custom_scalars layout, at step 0,
+        once per run."""
+        names = [name for name, _ in self._probe.layers]
         table = describe(self.model)
-        writer = self._writer("train")
-        with writer.as_default(step=0):
-            summaries = write.Summaries()
-            for name, _ in self._probe.layers:
+        summaries = write.Summaries()
+        for name in names:
+            if self._log.once("train", f"{name}/dimensions"):
                 summaries.text(f"{name}/dimensions", table.for_layer(name))
+        writer = self._log.writer("train")
+        with writer.as_default(step=0):
             summaries.write()
-            write.custom_scalars_layout(
-                [n for n, _ in self._probe.layers], self.track_training
-            )
+            if self._log.once("train", _LAYOUT_TAG):
+                write.custom_scalars_layout(names, self.track_training)
         writer.flush()
-
-    def _step(self, epoch):
-        """The summary step of a logged `epoch`: the epoch itself, moved
-        past the steps this monitor wrote in earlier fits when a fit counts
-        its epochs from 0 again (repeated `fit(epochs=1)` calls)."""
-        if self._offset is None:
-            last = self._last_step
-            fresh = last is None or epoch > last
-            self._offset = 0 if fresh else last + 1 - epoch
-        self._last_step = epoch + self._offset
-        return self._last_step
 
     def _start_tracking(self):
         strategy = self.model.distribute_strategy
@@ -342,59 +370,91 @@ class GateMonitor(keras.callbacks.Callback):
             accumulator.start()
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._cost.epoch_start = time.perf_counter()
         for accumulator in self._accumulators:
             accumulator.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.freq:
             return
-        step = self._step(epoch)
-        if self._accumulators:
-            summaries = write.Summaries()
-            for accumulator in self._accumulators:
-                self._write_training(summaries, accumulator)
-            writer = self._writer("train")
-            with writer.as_default(step=step):
-                summaries.write()
-            writer.flush()
-        x, run, source = self._probe_batch()
-        if x is None or not self._chief:
-            return
-        records = self._probe.run(x)
+        started = time.perf_counter()
+        step = self._log.step(epoch)
         summaries = write.Summaries()
-        if run not in self._noted:
-            self._noted.add(run)
+        for accumulator in self._accumulators:
+            for gate, stats in accumulator.summary(self.always).items():
+                sigmoid = gate in accumulator.sigmoid_gates
+                tag = f"{accumulator.name}/{gate}/training"
+                write_stats(summaries, tag, stats, sigmoid)
+        x, run, source = self._probe_batch()
+        if x is not None and self._log.chief:
+            self._write_probe(x, run, source, step)
+        spent = self._cost.take(
+            started,
+            f"Lower probe_values (now {self.probe_values}), raise freq or "
+            "pass dashboard=False.",
+        )
+        summaries.scalar("gate_monitor/seconds", spent)
+        writer = self._log.writer("train")
+        with writer.as_default(step=step):
+            summaries.write()
+        writer.flush()
+
+    def _write_probe(self, x, run, source, step):
+        """Probe with `x` and write what it shows to `run` at `step`."""
+        results = self._probe.run(x)
+        layers = dict(self._probe.layers)
+        records = [
+            ProbeReducer.read(name, layers[name], results[name], self.always)
+            for name, _ in self._probe.layers
+        ]
+        summaries = write.Summaries()
+        if self._log.once(run, "gate_monitor/probe"):
             summaries.text(
                 "gate_monitor/probe",
                 f"Gates are computed on {probe_inputs.batch_size(x)} "
                 f"sequences of {source}.",
             )
-            if self._board:
-                self._board.write_layers(
-                    summaries,
-                    self._probe.layers,
-                    records,
-                    x,
-                    describe(self.model),
-                    (self.left, self.right),
-                )
+        if self._board and self._log.once(
+            run, metadata.tag(records[0].name, "layer")
+        ):
+            self._board.write_layers(
+                summaries,
+                self._probe.layers,
+                records,
+                x,
+                describe(self.model),
+                (self.left, self.right),
+            )
+        index = min(self.heatmap_index, probe_inputs.batch_size(x) - 1)
         for record in records:
-            self._write_layer(summaries, record)
+            layer = layers[record.name]
+            steps = record.heatmap_valid.shape[0]
+            write_layer(
+                summaries,
+                record,
+                images.window(self.steps, steps, layer.go_backwards),
+                lambda shown: images.heatmap_description(
+                    index, self.steps, shown
+                ),
+                (self.left, self.right),
+            )
+            if self._board:
+                self._board.write_epoch(
+                    summaries, record, layer.go_backwards, len(records)
+                )
         if self._board:
             self._board.write_tokens(summaries, x, run)
         if self._figures_due:
             self._figures_due = False
-            cell_figures.write(summaries, dict(self._probe.layers), records)
-        writer = self._writer(run)
+            cell_figures.write(summaries, layers, records)
+        writer = self._log.writer(run)
         with writer.as_default(step=step):
             summaries.write()
         writer.flush()
 
     def on_train_end(self, logs=None):
         self.stop_listening()
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        self._log.close()
 
     def stop_listening(self):
         """Put back every `call` this monitor replaced; later fits of the
@@ -409,74 +469,6 @@ class GateMonitor(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
         hooks.release(self.model, self)
 
-    def _write_layer(self, summaries, record):
-        name = record.name
-        panels = []
-        index = min(self.heatmap_index, record.valid.shape[0] - 1)
-        layer = dict(self._probe.layers)[name]
-        shown = images.window(
-            self.steps, record.valid.shape[1], layer.go_backwards
-        )
-        all_stats = {}
-        for gate, values in record.gates.items():
-            sigmoid = gate in record.sigmoid_gates
-            stats = gate_stats(
-                values,
-                record.valid,
-                sigmoid,
-                self.left,
-                self.right,
-                self.always,
-            )
-            all_stats[gate] = stats
-            tag = f"{name}/{gate}"
-            summaries.histogram(f"{tag}/histogram", stats.histogram)
-            summaries.scalar(f"{tag}/mean", stats.mean)
-            summaries.scalar(f"{tag}/nonfinite", stats.nonfinite)
-            if sigmoid:
-                summaries.scalar(f"{tag}/saturation_left", stats.left)
-                summaries.scalar(f"{tag}/saturation_right", stats.right)
-                summaries.scalar(
-                    f"{tag}/units_always_closed", stats.always_closed
-                )
-                summaries.scalar(f"{tag}/units_always_open", stats.always_open)
-                panels.append((gate, stats.unit_left, stats.unit_right))
-            sequence = values[index, shown][record.valid[index, shown]]
-            if sequence.size:
-                summaries.image(
-                    f"{tag}/heatmap",
-                    images.heatmap(sequence, sigmoid),
-                    description=images.heatmap_description(
-                        index, self.steps, len(sequence)
-                    ),
-                )
-        if panels:
-            summaries.image(
-                f"{name}/saturation_scatter",
-                images.saturation_scatter(panels),
-                description=(
-                    f"One dot per unit; panels left to right: "
-                    f"{', '.join(p[0] for p in panels)}. x: fraction of "
-                    f"steps below {self.left}, y: fraction above "
-                    f"{self.right}; grey: frame, 0.5 grid and x + y = 1."
-                ),
-            )
-        if self._board:
-            self._board.write_epoch(
-                summaries,
-                record,
-                all_stats,
-                layer.go_backwards,
-                len(self._probe.layers),
-            )
-
-    def _write_training(self, summaries, accumulator):
-        for gate, stats in accumulator.summary(self.always).items():
-            tag = f"{accumulator.name}/{gate}/training"
-            summaries.histogram(f"{tag}/histogram", stats.pop("histogram"))
-            for key, value in stats.items():
-                summaries.scalar(f"{tag}/{key}", value)
-
     def _probe_batch(self):
         """(inputs, run, description) to probe with, or (None, ...)."""
         if self._probe_x is not None:
@@ -485,6 +477,9 @@ class GateMonitor(keras.callbacks.Callback):
         if iterator is not None:
             x = probe_inputs.first_sequences(
                 iterator.data_adapter.get_numpy_iterator(), self.max_probe
+            )
+            x = probe_inputs.bounded(
+                x, self._units(), self.max_probe, self.probe_values
             )
             return x, "validation", "the validation data (the first ones)"
         x = self._sample.read() if self._sample.available else None

@@ -41,3 +41,18 @@ def first_sequences(batches, max_probe):
 def batch_size(x):
     """The number of sequences in model inputs `x`."""
     return int(np.shape(keras.tree.flatten(x)[0])[0])
+
+
+def budget(steps, units, max_probe, values):
+    """How many probe sequences of `steps` steps, through layers of `units`
+    units in all, keep within `values` gate values per gate (at least one,
+    at most `max_probe`)."""
+    return max(1, min(max_probe, values // max(1, steps * units)))
+
+
+def bounded(x, units, max_probe, values):
+    """Probe inputs `x` cut to the sequences `budget` allows, with `steps`
+    the length of the first input (its second axis)."""
+    shape = np.shape(keras.tree.flatten(x)[0])
+    count = budget(shape[1] if len(shape) > 1 else 1, units, max_probe, values)
+    return keras.tree.map_structure(lambda a: a[:count], x)

@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from keras_gates.probe import listen, restore_call, twin_class_of, twin_of
+from keras_gates.summary import stats
 
 
 def _counter(shape, strategy):
@@ -35,9 +36,11 @@ def _counter(shape, strategy):
 class GateAccumulator:
     """Counters for the gates of one recurrent layer.
 
-    The gates of a batch are stacked, so that each update is a handful of
-    tensor ops for the whole layer rather than a handful per gate (on a CPU
-    the ops' fixed cost, not their size, is what a training step pays).
+    The gates of a batch are stacked and counted by
+    `keras_gates.summary.stats.count` (the probe's statistics code), so
+    that each update is a handful of tensor ops for the whole layer rather
+    than a handful per gate (on a CPU the ops' fixed cost, not their size,
+    is what a training step pays).
     """
 
     def __init__(
@@ -56,15 +59,9 @@ class GateAccumulator:
             else (-1.0, 1.0)
             for gate in self.gate_names
         }
-        low, high = np.array([self.ranges[g] for g in self.gate_names]).T
-        # Shaped to broadcast against the stacked (gate, batch, time, units).
-        self._low = low.astype("float32").reshape(-1, 1, 1, 1)
-        self._scale = (
-            (bins / (high - low)).astype("float32").reshape(-1, 1, 1, 1)
-        )
-        self._offset = (bins * np.arange(len(low), dtype="int32")).reshape(
-            -1, 1, 1, 1
-        )
+        self._low, self._high = np.array(
+            [self.ranges[g] for g in self.gate_names], "float32"
+        ).T
         count, units = len(self.gate_names), layer.cell.units
         self.counters = {
             "histogram": _counter((count, bins), strategy),
@@ -84,38 +81,18 @@ class GateAccumulator:
 
     def update(self, gates, valid):
         """Add a batch: gates (batch, time, units), valid (batch, time)."""
-        values = ops.stack([gates[g] for g in self.gate_names])
-        values = ops.stop_gradient(ops.cast(values, "float32"))
-        weight = ops.cast(valid, "float32")[None, :, :, None]
-        finite = ops.isfinite(values)
-        counted = weight * ops.cast(finite, "float32")
-        values = ops.where(finite, values, self._low)
-        index = ops.floor((values - self._low) * self._scale)
-        index = ops.cast(ops.clip(index, 0, self.bins - 1), "int32")
-        c = self.counters
-        c["histogram"].assign_add(
-            ops.reshape(
-                ops.segment_sum(
-                    ops.reshape(counted, (-1,)),
-                    ops.reshape(index + self._offset, (-1,)),
-                    num_segments=len(self.gate_names) * self.bins,
-                ),
-                c["histogram"].shape,
-            )
+        values = stats.stack(gates, self.gate_names)
+        counts = stats.count(
+            values,
+            valid,
+            self._low,
+            self._high,
+            self.bins,
+            self.left,
+            self.right,
         )
-        for name, side in (
-            ("below", values < self.left),
-            ("above", values > self.right),
-        ):
-            c[name].assign_add(
-                ops.sum(counted * ops.cast(side, "float32"), axis=(1, 2))
-            )
-        c["count"].assign_add(ops.sum(counted, axis=(1, 2)))
-        c["sum"].assign_add(ops.sum(counted * values, axis=(1, 2, 3)))
-        c["nonfinite"].assign_add(
-            ops.sum(weight) * values.shape[-1]
-            - ops.sum(counted, axis=(1, 2, 3))
-        )
+        for name, variable in self.counters.items():
+            variable.assign_add(counts[name])
 
     def read(self):
         """The counters as NumPy arrays: {gate: {counter: array}}."""
@@ -139,30 +116,13 @@ class GateAccumulator:
         restore_call(self.layer, self._previous)
 
     def summary(self, always):
-        """Per gate: the statistics GateMonitor writes (NumPy)."""
-        result = {}
-        for gate, c in self.read().items():
-            low, high = self.ranges[gate]
-            edges = np.linspace(low, high, self.bins + 1)
-            counted = float(c["count"].sum())
-            total = max(counted, 1.0)
-            stats = {
-                "histogram": np.stack(
-                    [edges[:-1], edges[1:], c["histogram"]], axis=1
-                ),
-                # NaN when no value was finite, as the probe's mean.
-                "mean": float(c["sum"]) / counted if counted else np.nan,
-                "nonfinite": float(c["nonfinite"]),
-            }
-            if gate in self.sigmoid_gates:
-                count = np.maximum(c["count"], 1.0)
-                stats["saturation_left"] = float(c["below"].sum()) / total
-                stats["saturation_right"] = float(c["above"].sum()) / total
-                stats["units_always_closed"] = float(
-                    (c["below"] / count >= always).mean()
-                )
-                stats["units_always_open"] = float(
-                    (c["above"] / count >= always).mean()
-                )
-            result[gate] = stats
-        return result
+        """Per gate: its `keras_gates.summary.stats.GateStats`."""
+        return {
+            gate: stats.summarize(
+                counts,
+                *self.ranges[gate],
+                gate in self.sigmoid_gates,
+                always,
+            )
+            for gate, counts in self.read().items()
+        }

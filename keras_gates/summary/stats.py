@@ -1,18 +1,30 @@
-"""Gate saturation statistics (Karpathy, Johnson & Fei-Fei 2015).
+"""Gate statistics, counted with tensor ops (on the device) and read as
+saturation statistics (Karpathy, Johnson & Fei-Fei 2015).
+
+One code for every statistic keras-gates writes: `count` turns the stacked
+gates of one layer into small arrays of counts (per-gate and per-unit
+histograms, saturation counts, sums, non-finite counts) inside whatever
+compiled function calls it, the probe's forward pass or the train step;
+only those counts leave the device. `summarize` reads counts (summed over
+any number of batches) as `GateStats`.
 
 A gate value is left-saturated below `left` (0.1) and right-saturated above
-`right` (0.9). Statistics run over the valid (unmasked) steps of every probe
-sequence; non-finite values are counted and left out of everything else.
+`right` (0.9). Statistics run over the valid (unmasked) steps; non-finite
+values are counted and left out of everything else. Histograms have fixed
+bins on [low, high] per gate, found without a search:
+`floor((x - low) * bins / (high - low))`, values outside going to the edge
+bins.
 """
 
 import dataclasses
 
 import numpy as np
+from keras import ops
 
 
 @dataclasses.dataclass
 class GateStats:
-    """Statistics of one gate of one layer over a probe batch.
+    """Statistics of one gate of one layer.
 
     Attributes:
         histogram: (bins, 3) rows (left edge, right edge, count) of the
@@ -38,47 +50,131 @@ class GateStats:
     always_open: float | None = None
 
 
+def stack(gates, names):
+    """The gates `names` of one layer as one float32 tensor (gate, batch,
+    time, units), without a gradient."""
+    values = ops.stack([gates[name] for name in names])
+    return ops.stop_gradient(ops.cast(values, "float32"))
+
+
+def value_ranges(values, valid, sigmoid):
+    """Per gate, the [low, high] its values are binned on (tensors (gate,)).
+
+    The rule of `tensorboard_plugin_gates.metadata.value_range`, on the
+    finite values at valid steps: sigmoid gates (`sigmoid`, a bool per
+    gate) on [0, 1], wider if the values leave it; the others symmetric
+    around 0, as wide as the largest magnitude (at least 1e-6).
+    """
+    keep = ops.logical_and(ops.isfinite(values), _weight(valid) > 0)
+    axes = (1, 2, 3)
+    low = ops.min(ops.where(keep, values, np.inf), axis=axes)
+    high = ops.max(ops.where(keep, values, -np.inf), axis=axes)
+    none = ops.logical_not(ops.any(keep, axis=axes))
+    low, high = ops.where(none, 0.0, low), ops.where(none, 0.0, high)
+    top = ops.maximum(ops.maximum(-low, high), 1e-6)
+    sigmoid = np.asarray(sigmoid, bool)
+    return (
+        ops.where(sigmoid, ops.minimum(low, 0.0), -top),
+        ops.where(sigmoid, ops.maximum(high, 1.0), top),
+    )
+
+
+def count(values, valid, low, high, bins, left, right, unit_bins=None):
+    """The counts of stacked gates at valid steps.
+
+    Args:
+        values: float32 tensor (gate, batch, time, units), from `stack`.
+        valid: bool tensor (batch, time), False at masked steps.
+        low, high: per gate (gate,), the range the histograms cover.
+        bins: bins of the per-gate histograms.
+        left, right: the saturation thresholds.
+        unit_bins: optional: bins of per-unit histograms on the same range.
+
+    Returns:
+        A dict of float32 tensors: `histogram` (gate, bins); `below`,
+        `above` and `count` (gate, units), the finite values below `left`,
+        above `right` and in all; `sum` and `nonfinite` (gate,); with
+        `unit_bins`, `unit_histogram` (gate, units, unit_bins).
+    """
+    gates, units = values.shape[0], values.shape[-1]
+    low = ops.reshape(ops.cast(low, "float32"), (-1, 1, 1, 1))
+    high = ops.reshape(ops.cast(high, "float32"), (-1, 1, 1, 1))
+    weight = _weight(valid)
+    finite = ops.isfinite(values)
+    counted = weight * ops.cast(finite, "float32")
+    values = ops.where(finite, values, low)
+    share = (values - low) / (high - low)  # [0, 1] inside the range
+    result = {
+        "histogram": _histogram(share, counted, bins, gates, 1),
+        "below": ops.sum(counted * ops.cast(values < left, "float32"), (1, 2)),
+        "above": ops.sum(counted * ops.cast(values > right, "float32"), (1, 2)),
+        "count": ops.sum(counted, axis=(1, 2)),
+        "sum": ops.sum(counted * values, axis=(1, 2, 3)),
+        "nonfinite": ops.sum(weight) * units - ops.sum(counted, (1, 2, 3)),
+    }
+    if unit_bins:
+        result["unit_histogram"] = _histogram(
+            share, counted, unit_bins, gates, units
+        )
+    return result
+
+
+def _weight(valid):
+    """1.0 at valid steps, shaped to broadcast against stacked gates."""
+    return ops.cast(valid, "float32")[None, :, :, None]
+
+
+def _histogram(share, counted, bins, gates, units):
+    """Counts (gate, bins), or (gate, units, bins) when `units` > 1, of
+    values scaled to `share` of their range, weighted by `counted`."""
+    index = ops.cast(ops.clip(ops.floor(share * bins), 0, bins - 1), "int32")
+    first = np.arange(gates * units, dtype="int32") * bins
+    # Each gate's (and unit's) bins follow the previous one's.
+    first = first.reshape(gates, 1, 1, units if units > 1 else 1)
+    counts = ops.segment_sum(
+        ops.reshape(counted, (-1,)),
+        ops.reshape(index + first, (-1,)),
+        num_segments=gates * units * bins,
+    )
+    shape = (gates, units, bins) if units > 1 else (gates, bins)
+    return ops.reshape(counts, shape)
+
+
+def summarize(counts, low, high, sigmoid, always):
+    """`GateStats` of one gate from its counts (NumPy, summed over as many
+    batches as wanted): `counts` is `count`'s dict indexed at the gate."""
+    bins = len(counts["histogram"])
+    edges = np.linspace(low, high, bins + 1)
+    counted = float(counts["count"].sum())
+    stats = GateStats(
+        histogram=np.stack([edges[:-1], edges[1:], counts["histogram"]], 1),
+        mean=float(counts["sum"]) / counted if counted else np.nan,
+        nonfinite=int(round(float(counts["nonfinite"]))),
+    )
+    if sigmoid:
+        total = max(counted, 1.0)
+        per_unit = np.maximum(counts["count"], 1.0)
+        stats.left = float(counts["below"].sum()) / total
+        stats.right = float(counts["above"].sum()) / total
+        stats.unit_left = counts["below"] / per_unit
+        stats.unit_right = counts["above"] / per_unit
+        stats.always_closed = float((stats.unit_left >= always).mean())
+        stats.always_open = float((stats.unit_right >= always).mean())
+    return stats
+
+
 def gate_stats(
     values, valid, sigmoid, left=0.1, right=0.9, always=0.99, bins=30
 ):
-    """Statistics of `values` (batch, time, units) at `valid` (batch, time).
-
-    Histograms of sigmoid gates span [0, 1]; others the values' own range.
-    """
-    valid = np.asarray(valid, bool)
-    units = values.shape[-1]
-    steps = values.reshape(-1, units) if valid.all() else values[valid]
-    finite = np.isfinite(steps)
-    clean = steps.ravel() if finite.all() else steps[finite]
-    if sigmoid:
-        low, high = 0.0, 1.0
-    elif clean.size:
-        low, high = float(clean.min()), float(clean.max()) + 1e-6
-    else:
-        low, high = -1.0, 1.0
-    # Clipped while still floating point: the cast is then a cheap one.
-    scaled = (clean - np.float32(low)) * np.float32(bins / (high - low))
-    index = np.clip(scaled, 0, bins - 1).astype(np.intp)
-    counts = np.bincount(index, minlength=bins)
-    edges = np.linspace(low, high, bins + 1)
-    stats = GateStats(
-        histogram=np.stack([edges[:-1], edges[1:], counts], axis=1),
-        mean=float(clean.mean(dtype=np.float64)) if clean.size else np.nan,
-        nonfinite=int(finite.size - clean.size),
+    """`GateStats` of one gate's `values` (batch, time, units) at `valid`
+    (batch, time), binned on `value_ranges`' range."""
+    stacked = ops.convert_to_tensor(np.asarray(values, np.float32)[None])
+    valid = ops.convert_to_tensor(np.asarray(valid, bool))
+    low, high = value_ranges(stacked, valid, [sigmoid])
+    counts = count(stacked, valid, low, high, bins, left, right)
+    counts = {k: ops.convert_to_numpy(v)[0] for k, v in counts.items()}
+    low, high = (
+        float(ops.convert_to_numpy(low)[0]),
+        float(ops.convert_to_numpy(high)[0]),
     )
-    if not sigmoid:
-        return stats
-    if clean.size < steps.size:
-        # Non-finite values (an infinity compares too) count as neither.
-        steps = np.where(finite, steps, np.float32((left + right) / 2))
-    below = (steps < left).sum(axis=0)
-    above = (steps > right).sum(axis=0)
-    per_unit = np.maximum(finite.sum(axis=0), 1)
-    total = max(clean.size, 1)
-    stats.left = float(below.sum() / total)
-    stats.right = float(above.sum() / total)
-    stats.unit_left = below / per_unit
-    stats.unit_right = above / per_unit
-    stats.always_closed = float((stats.unit_left >= always).mean())
-    stats.always_open = float((stats.unit_right >= always).mean())
-    return stats
+    return summarize(counts, low, high, sigmoid, always)

@@ -166,7 +166,8 @@ class GateProbe:
     """Takes the gates of the recurrent layers of `model` on given inputs.
 
     On TensorFlow the probing forward pass is a compiled `tf.function`
-    (traced once per input shape); elsewhere it runs eagerly.
+    (traced once per input shape, without autograph); elsewhere it runs
+    eagerly.
 
     Args:
         model: a built Keras model or layer.
@@ -203,7 +204,12 @@ class GateProbe:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            self._forward = tf.function(self._gates_of, reduce_retracing=True)
+            # No autograph: Keras layers need none (Keras's own train step
+            # uses none), and converting them took 11 s of a 13 s first
+            # probe here (two LSTM layers).
+            self._forward = tf.function(
+                self._gates_of, reduce_retracing=True, autograph=False
+            )
 
     def _gates_of(self, x):
         records = {}

@@ -6,10 +6,9 @@ its own time loop so that every gate of every step can come out.
 
 Layout of the loop: inputs are made time-major (and flipped under
 `go_backwards`), optionally projected by the input kernel for all steps at
-once, and scanned. Each step writes one packed tensor `[gate_1 | ... |
-gate_G]` of shape (batch, G*units) whose last block is the hidden state
-after masking; the output sequence and the gate dict are both cut from it
-after the loop, so the gates cost one write per step.
+once, and scanned (`loop.scan`). What each step writes depends on the mode:
+its hidden state (output sequence), its states and gate activations, one
+tensor each (all gates), or those of a few rows (training statistics).
 """
 
 import sys
@@ -18,7 +17,7 @@ import keras
 from keras import ops
 
 from keras_gates.layers.cell import check_cell_args
-from keras_gates.layers.loop import check_backend, detach, reattach, scan
+from keras_gates.layers.loop import check_backend, scan
 
 
 def _hoist_input_projection():
@@ -36,6 +35,25 @@ def _hoist_input_projection():
     import tensorflow as tf
 
     return bool(tf.config.list_logical_devices("GPU"))
+
+
+GATE_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def check_gate_dtype(owner, gate_dtype):
+    """`gate_dtype` standardized: None or one of `GATE_DTYPES`."""
+    if gate_dtype is None:
+        return None
+    try:
+        name = keras.backend.standardize_dtype(gate_dtype)
+    except (TypeError, ValueError):
+        name = None
+    if name not in GATE_DTYPES:
+        raise ValueError(
+            f"{owner}: argument `gate_dtype` must be None (the compute "
+            f"dtype) or one of {GATE_DTYPES}, got {gate_dtype!r}."
+        )
+    return name
 
 
 def numeric(dtype):
@@ -67,9 +85,10 @@ class GatedRNN(keras.layers.RNN):
                 view = property(lambda self, n=name: getattr(self.cell, n))
                 setattr(cls, name, view)
 
-    def __init__(self, units, return_gates=False, **kwargs):
+    def __init__(self, units, return_gates=False, gate_dtype=None, **kwargs):
         owner = type(self).__name__
         check_backend(owner)
+        gate_dtype = check_gate_dtype(owner, gate_dtype)
         use_cudnn = "auto"
         if self.takes_cudnn:
             use_cudnn = kwargs.pop("use_cudnn", "auto")
@@ -97,9 +116,18 @@ class GatedRNN(keras.layers.RNN):
         super().__init__(cell, **kwargs)
         self.input_spec = keras.layers.InputSpec(ndim=3)
         self.return_gates = bool(return_gates)
+        self._gate_dtype = gate_dtype
         if self.takes_cudnn:
             # Accepted for drop-in use; keras-gates never uses cuDNN.
             self.use_cudnn = use_cudnn
+
+    @property
+    def gate_dtype(self):
+        """The dtype of the returned gates: the `gate_dtype` argument, or
+        by default the compute dtype. A 16-bit dtype under a float32 policy
+        halves the bytes the gates take (about 3 significant digits,
+        plenty for monitoring); the states and outputs stay float32."""
+        return self._gate_dtype or self.compute_dtype
 
     @property
     def gate_names(self):
@@ -181,7 +209,14 @@ class GatedRNN(keras.layers.RNN):
 
     def compute_output_spec(self, sequences, *args, **kwargs):
         self._check_inputs(sequences, kwargs.get("mask"))
-        return super().compute_output_spec(sequences, *args, **kwargs)
+        spec = super().compute_output_spec(sequences, *args, **kwargs)
+        if not self.return_gates:
+            return spec
+        gates = {
+            name: keras.KerasTensor(g.shape, dtype=self.gate_dtype)
+            for name, g in spec[-1].items()
+        }
+        return (*spec[:-1], gates)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         mask = self._check_inputs(sequences, mask)
@@ -243,137 +278,119 @@ class GatedRNN(keras.layers.RNN):
         )
 
     def _run(self, sequences, states, mask, training, weights):
-        """The time loop: returns (output, final states, gate dict or None)."""
+        """The time loop: returns (output, final states, gate dict or None).
+
+        One of three loops runs (`_plain`, `_all_gates`, `_first_rows`);
+        each returns the final states, the hidden state of every step
+        (time-major) when the output sequence needs it, and the gates in
+        the order of `gate_names` (time-major) or None.
+        """
         cell = self.cell
-        time_major = ops.transpose(sequences, (1, 0, 2))
+        inputs = ops.transpose(sequences, (1, 0, 2))
         if mask is not None:
             mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool")), -1)
         if self.go_backwards:
-            time_major = ops.flip(time_major, 0)
+            inputs = ops.flip(inputs, 0)
             mask = None if mask is None else ops.flip(mask, 0)
-
         dropout, recurrent = cell.step_masks(
             sequences[:, 0, :], states[0], training
         )
         hoist = _hoist_input_projection()
-        projected = cell.project_inputs(time_major, dropout) if hoist else None
-        xs = [projected if hoist else time_major]
-        if mask is not None:
-            xs.append(mask)
-        # Written per step: the hidden state for the output sequence, the
-        # states after masking for the gates (these include the hidden
-        # state unless only some rows are kept), and the gate activations
-        # packed in one tensor.
-        rows = self._gate_rows if self.return_gates else None
-        gate_states = len(states) if self.return_gates else 0
-        sequence = int(
-            self.return_sequences and not (gate_states and rows is None)
-        )
-        pack = self.return_gates and cell.activation_count > 0
+        if hoist:
+            inputs = cell.project_inputs(inputs, dropout)
+        xs = [inputs] if mask is None else [inputs, mask]
+        names = tuple(weights)
 
-        def kept(tensor):
-            # Rows kept for statistics need no gradient (see `loop.detach`).
-            return tensor if rows is None else detach(tensor[:rows])
-
-        def step(carry, x_t):
-            z = x_t[0] if hoist else cell.project_inputs(x_t[0], dropout)
-            new_states, activations = cell.recur(z, carry, recurrent)
+        def advance(carry, x_t, params):
+            """One step: the new states (after masking), the activations."""
+            with cell.bound_weights(dict(zip(names, params))):
+                z = x_t[0] if hoist else cell.project_inputs(x_t[0], dropout)
+                new, activations = cell.recur(z, carry, recurrent)
             if mask is not None:
-                new_states = [
-                    ops.where(x_t[1], new, old)
-                    for new, old in zip(new_states, carry)
-                ]
-            new_states = tuple(new_states)
-            ys = new_states[:sequence]
-            ys += tuple(kept(s) for s in new_states[:gate_states])
-            if pack:
-                ys += (detach(kept(ops.concatenate(activations, axis=-1))),)
-            return new_states, ys
+                new = [ops.where(x_t[1], n, c) for n, c in zip(new, carry)]
+            return tuple(new), activations
 
-        final, ys = scan(
-            step,
-            states,
-            xs,
-            sequence + gate_states + pack,
-            unroll=self.unroll,
-        )
+        def run(emit):
+            """`scan` with steps that write `emit(states, activations)`."""
+
+            def step(carry, x_t, params):
+                new, activations = advance(carry, x_t, params)
+                return new, emit(new, activations)
+
+            return scan(step, states, xs, tuple(weights.values()), self.unroll)
+
+        if not self.return_gates:
+            loop = self._plain
+        elif self._gate_rows is None:
+            loop = self._all_gates
+        else:
+            loop = self._first_rows
+        final, hidden, gate_seqs = loop(run)
         cell.reset_dropout_mask()
         cell.reset_recurrent_dropout_mask()
 
         output = self._last_output(final[0], mask)
         if self.return_sequences:
             output = ops.transpose(
-                self._output_sequence(ys[0], mask), (1, 0, 2)
+                self._output_sequence(hidden, mask), (1, 0, 2)
             )
-        gates = None
-        if self.return_gates:
-            state_seqs = list(ys[sequence : sequence + gate_states])
-            if rows is None:
-                activations = self._activations(
-                    ys,
-                    states,
-                    state_seqs,
-                    projected,
-                    xs,
-                    dropout,
-                    recurrent,
-                    weights,
-                )
-            elif pack:
-                activations = ops.split(ys[-1], cell.activation_count, axis=-1)
-            else:
-                activations = []
-            gate_seqs = cell.collect(activations, state_seqs)
-            if mask is not None:
-                valid = mask if rows is None else mask[:, :rows]
-                gate_seqs = [ops.where(valid, g, 0) for g in gate_seqs]
-            gates = {
-                name: ops.transpose(g, (1, 0, 2))
-                for name, g in zip(cell.gate_names, gate_seqs)
-            }
+        if gate_seqs is None:
+            return output, final, None
+        if mask is not None:
+            valid = mask[:, : self._gate_rows]
+            gate_seqs = [ops.where(valid, g, 0) for g in gate_seqs]
+        gates = {
+            name: ops.transpose(g, (1, 0, 2))
+            for name, g in zip(cell.gate_names, gate_seqs)
+        }
         return output, final, gates
 
-    def _activations(
-        self,
-        ys,
-        states,
-        state_seqs,
-        projected,
-        xs,
-        dropout,
-        recurrent,
-        weights,
-    ):
-        """The gate activations (time-major), with a gradient path.
+    def _plain(self, run):
+        """No gates: each step writes its hidden state if the output
+        sequence is returned, nothing otherwise."""
+        sequence = self.return_sequences
+        final, ys = run(lambda new, _: new[:1] if sequence else ())
+        return final, ys[0] if sequence else None, None
 
-        They were written inside the loop without one (see `loop.detach`);
-        their gradient is that of the same activations recomputed in
-        parallel from the inputs and the previous states of every step.
-        """
-        cell = self.cell
-        if not cell.activation_count:
-            return []
-        previous = [
-            ops.concatenate([ops.expand_dims(s0, 0), seq[:-1]], axis=0)
-            for s0, seq in zip(states, state_seqs)
-        ]
-        inputs = [
-            projected if projected is not None else xs[0],
-            *previous,
-            *weights.values(),
-        ]
-        hoisted = projected is not None
-        count = len(states)
+    def _all_gates(self, run):
+        """Every gate of every row: each step writes its states and its
+        activations, one tensor each, in `gate_dtype`; the hidden states
+        double as the output sequence unless that dtype differs from the
+        compute dtype. Gradients flow through all of them."""
+        dtype = self.gate_dtype
+        apart = int(self.return_sequences and dtype != self.compute_dtype)
 
-        def recompute(x, *rest):
-            prev, values = list(rest[:count]), rest[count:]
-            with cell.bound_weights(dict(zip(weights, values))):
-                z = x if hoisted else cell.project_inputs(x, dropout)
-                _, activations = cell.recur(z, prev, recurrent)
-            return ops.concatenate(activations, axis=-1)
+        def emit(new, activations):
+            gates = tuple(ops.cast(v, dtype) for v in (*new, *activations))
+            return new[:apart] + gates
 
-        packed = reattach(ys[-1], recompute, inputs)
-        return ops.split(packed, cell.activation_count, axis=-1)
+        final, ys = run(emit)
+        # ys[0] is the hidden state: written apart, or as the first state.
+        return final, ys[0], self._collect(ys[apart:])
+
+    def _first_rows(self, run):
+        """Training statistics (`keras_gates.probe.listen`): the gates of
+        the first `_gate_rows` sequences, written without a gradient, next
+        to the usual output."""
+        rows, sequence = self._gate_rows, int(self.return_sequences)
+        dtype = self.gate_dtype
+
+        def emit(new, activations):
+            kept = tuple(
+                ops.stop_gradient(ops.cast(v[:rows], dtype))
+                for v in (*new, *activations)
+            )
+            return new[:sequence] + kept
+
+        final, ys = run(emit)
+        return final, ys[0] if sequence else None, self._collect(ys[sequence:])
+
+    def _collect(self, sequences):
+        """The gates, in the order of `gate_names`, from the per-step
+        states followed by the per-step activations."""
+        count = len(self.state_size)
+        states, activations = list(sequences[:count]), list(sequences[count:])
+        return self.cell.collect(activations, states)
 
     def _output_sequence(self, hidden, mask):
         """Outputs per step from the (masked) hidden states, time-major.
@@ -405,6 +422,7 @@ class GatedRNN(keras.layers.RNN):
             self.activity_regularizer
         )
         config["return_gates"] = self.return_gates
+        config["gate_dtype"] = self._gate_dtype
         return config
 
     @classmethod

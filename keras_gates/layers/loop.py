@@ -4,6 +4,13 @@
 carry through `step` and stacking what each step returns. The trip count is
 the static length of the time axis whenever it is known, so XLA compiles a
 loop with no host round trip per step (tensorflow#55811).
+
+On TensorFlow the loop has its own backward pass (`_scan_tf`): TensorFlow's
+gradient of a `tf.while_loop` that writes per-step outputs hands the
+gradient of those outputs to the backward loop as a list that it clears slot
+by slot, and XLA copies that whole (time, batch, units) buffer at every step
+(found in an XLA dump, docs/speed.md), so a training step grew with the
+square of the sequence length. JAX's `lax.scan` reads them as slices.
 """
 
 import keras
@@ -21,115 +28,159 @@ def check_backend(owner):
         )
 
 
-def scan(step, carry, xs, num_outputs, unroll=False):
-    """Run `step(carry, x_t) -> (carry, y_t)` over axis 0 of every tensor in xs.
+def scan(step, carry, xs, params, unroll=False):
+    """Run `step(carry, x_t, params) -> (carry, y_t)` over axis 0 of `xs`.
 
     Args:
-        step: function of the carry (a tuple of tensors) and a list holding
-            one time slice of each tensor in `xs`; `y_t` is a tuple of
-            `num_outputs` tensors, each in the dtype of the carry.
+        step: function of the carry (a tuple of tensors), a list holding one
+            time slice of each tensor in `xs`, and `params`; returns the new
+            carry and `y_t`, a tuple of tensors (may be empty).
         carry: tuple of tensors, the loop state.
         xs: list of time-major tensors with the same leading length.
-        num_outputs: how many tensors `step` returns in `y_t` (may be 0).
+        params: tuple of tensors the step reads at every step (the weights);
+            gradients reach them only through this argument.
         unroll: unroll the loop in the traced program (short sequences).
 
     Returns:
         `(carry, ys)`: the final carry and a tuple with every `y_t` tensor
         stacked on a new leading (time) axis.
     """
+    carry, params = tuple(carry), tuple(params)
     if keras.backend.backend() == "jax":
-        return _scan_jax(step, carry, xs, unroll)
-    return _scan_tf(step, carry, xs, num_outputs, unroll)
+        return _scan_jax(step, carry, xs, params, unroll)
+    if unroll:
+        return _unrolled_tf(step, carry, xs, params)
+    return _scan_tf(step, carry, xs, params)
 
 
-def _scan_jax(step, carry, xs, unroll):
+def _scan_jax(step, carry, xs, params, unroll):
     import jax
 
     def body(c, x_t):
-        return step(c, list(x_t))
+        return step(c, list(x_t), params)
 
     return jax.lax.scan(body, carry, tuple(xs), unroll=bool(unroll))
 
 
-def _scan_tf(step, carry, xs, num_outputs, unroll):
+def _unrolled_tf(step, carry, xs, params):
     import tensorflow as tf
 
     steps = xs[0].shape[0]
-    if unroll:
-        if steps is None:
-            raise ValueError(
-                "unroll=True needs a static number of timesteps; give the "
-                "Input a fixed time dimension."
-            )
-        ys = []
-        for t in range(steps):
-            carry, y = step(carry, [x[t] for x in xs])
-            ys.append(y)
-        return carry, tuple(tf.stack(seq) for seq in zip(*ys))
-
-    length = steps if steps is not None else tf.shape(xs[0])[0]
-    # TensorArrays give the reads and writes cheap gradients (a plain x[t]
-    # would build a full-size gradient tensor at every step).
-    inputs = [
-        tf.TensorArray(x.dtype, size=length, element_shape=x.shape[1:]).unstack(
-            x
+    if steps is None:
+        raise ValueError(
+            "unroll=True needs a static number of timesteps; give the "
+            "Input a fixed time dimension."
         )
-        for x in xs
-    ]
-    dtype = tf.nest.flatten(carry)[0].dtype
-    out = tuple(tf.TensorArray(dtype, size=length) for _ in range(num_outputs))
-
-    def body(t, c, out):
-        c, y = step(c, [ta.read(t) for ta in inputs])
-        out = tuple(ta.write(t, v) for ta, v in zip(out, y))
-        return t + 1, c, out
-
-    _, carry, out = tf.while_loop(
-        lambda t, *_: t < length,
-        body,
-        (tf.constant(0), carry, out),
-        maximum_iterations=length,
-    )
-    return carry, tuple(ta.stack() for ta in out)
+    ys = []
+    for t in range(steps):
+        carry, y = step(carry, [x[t] for x in xs], params)
+        ys.append(y)
+    return carry, tuple(tf.stack(seq) for seq in zip(*ys))
 
 
-def detach(values):
-    """Mark gate values written inside the loop as carrying no gradient.
-
-    On TensorFlow, a loop output that receives no gradient still gets a zero
-    gradient tensor at every step of the backward loop, which XLA on CPU
-    made 4-7x slower per training step (scripts/bench_layers.py). Gates are
-    therefore written without a gradient path and given one back by
-    `reattach`. JAX skips zero cotangents by itself: values pass through.
-    """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.stop_gradient(values)
-    return values
-
-
-def reattach(values, recompute, inputs):
-    """`values`, differentiated as if they were `recompute(*inputs)`.
-
-    `recompute` must give the same values in parallel over time (no loop)
-    from the tensors `inputs` alone (weights included, so that their
-    gradient flows back through however they were read). It runs only in
-    the backward pass, and only when a loss depends on `values`. On JAX
-    (see `detach`) the values are returned unchanged.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return values
+def _forward_tf(step, carry, xs, params):
+    """The loop itself: returns (final carry, ys, carry before every step)."""
     import tensorflow as tf
 
+    steps = xs[0].shape[0]
+    length = steps if steps is not None else tf.shape(xs[0])[0]
+    # The shapes of y_t, from a trace of one step outside the loop (XLA
+    # prunes it: nothing uses its result).
+    _, y0 = step(carry, [x[0] for x in xs], params)
+
+    def arrays(like):
+        return tuple(
+            tf.TensorArray(v.dtype, size=length, element_shape=v.shape)
+            for v in like
+        )
+
+    def body(t, c, ys, history):
+        x_t = [x[t] for x in xs]
+        history = tuple(ta.write(t, v) for ta, v in zip(history, c))
+        c, y = step(c, x_t, params)
+        ys = tuple(ta.write(t, v) for ta, v in zip(ys, y))
+        return t + 1, tuple(c), ys, history
+
+    _, final, ys, history = tf.while_loop(
+        lambda t, *_: t < length,
+        body,
+        (tf.constant(0), carry, arrays(y0), arrays(carry)),
+        maximum_iterations=length,
+    )
+    stack = lambda arrays: tuple(ta.stack() for ta in arrays)  # noqa: E731
+    return final, stack(ys), stack(history)
+
+
+def _backward_tf(step, xs, params, history, d_final, d_ys):
+    """Gradients of (carry, xs, params), one step at a time backwards.
+
+    Each step is traced again under a tape from the carry it started from
+    (`history`); the gradients of the outputs are read as slices.
+    """
+    import tensorflow as tf
+
+    length = tf.shape(history[0])[0]
+    wanted = [x.dtype.is_floating for x in xs]
+
+    def body(t, d_carry, d_params, d_xs):
+        i = length - 1 - t
+        before = tuple(h[i] for h in history)
+        x_i = [x[i] for x in xs]
+        sources_x = [x for x, w in zip(x_i, wanted) if w]
+        with tf.GradientTape() as tape:
+            tape.watch([before, sources_x, params])
+            after, y = step(before, x_i, params)
+        grads = tape.gradient(
+            [tuple(after), tuple(y)],
+            [before, sources_x, params],
+            output_gradients=[d_carry, tuple(d[i] for d in d_ys)],
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        d_before, d_x, d_p = grads
+        d_params = tuple(a + g for a, g in zip(d_params, d_p))
+        d_xs = tuple(ta.write(i, g) for ta, g in zip(d_xs, d_x))
+        return t + 1, tuple(d_before), d_params, d_xs
+
+    d_xs = tuple(
+        tf.TensorArray(x.dtype, size=length, element_shape=x.shape[1:])
+        for x, w in zip(xs, wanted)
+        if w
+    )
+    _, d_carry, d_params, d_xs = tf.while_loop(
+        lambda t, *_: t < length,
+        body,
+        (
+            tf.constant(0),
+            tuple(d_final),
+            tuple(tf.zeros_like(p) for p in params),
+            d_xs,
+        ),
+        maximum_iterations=length,
+    )
+    stacked = iter(ta.stack() for ta in d_xs)
+    d_xs = [next(stacked) if w else None for w in wanted]
+    return (*d_carry, *d_xs, *d_params)
+
+
+def _scan_tf(step, carry, xs, params):
+    import tensorflow as tf
+
+    sizes = (len(carry), len(xs))
+
     @tf.custom_gradient
-    def attached(*tensors):
-        def grad(upstream):
-            with tf.GradientTape() as tape:
-                tape.watch(tensors)
-                again = recompute(*tensors)
-            return tape.gradient(again, tensors, output_gradients=upstream)
+    def run(*flat):
+        c0, x, p = (
+            flat[: sizes[0]],
+            flat[sizes[0] : sum(sizes)],
+            flat[sum(sizes) :],
+        )
+        final, ys, history = _forward_tf(step, c0, list(x), p)
 
-        return tf.identity(values), grad
+        def grad(*upstream):
+            d_final, d_ys = upstream[: sizes[0]], upstream[sizes[0] :]
+            return _backward_tf(step, list(x), p, history, d_final, d_ys)
 
-    return attached(*inputs)
+        return (*final, *ys), grad
+
+    out = run(*carry, *xs, *params)
+    return tuple(out[: sizes[0]]), tuple(out[sizes[0] :])

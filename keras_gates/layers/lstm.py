@@ -93,6 +93,9 @@ class LSTM(GatedRNN):
         units: positive int, size of the hidden and cell states.
         return_gates: bool, default False. Also return a dict of per-step
             gate tensors as the last output.
+        gate_dtype: dtype of the returned gates, default None (the compute
+            dtype). "float16" or "bfloat16" under a float32 policy halves
+            the bytes of the gates; states and outputs stay float32.
         use_cudnn: accepted for compatibility ("auto", True or False); it
             has no effect.
         **kwargs: every other argument of `keras.layers.LSTM`, with the same

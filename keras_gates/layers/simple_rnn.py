@@ -75,6 +75,9 @@ class SimpleRNN(GatedRNN):
         units: positive int, size of the hidden state.
         return_gates: bool, default False. Also return `{{"hidden": h}}`
             with h of shape (batch, time, units) as the last output.
+        gate_dtype: dtype of the returned gates, default None (the compute
+            dtype). "float16" or "bfloat16" under a float32 policy halves
+            the bytes of the gates; states and outputs stay float32.
         **kwargs: every other argument of `keras.layers.SimpleRNN`, with
             the same defaults: `activation="tanh"`, `use_bias=True`,
             initializers, regularizers (also `activity_regularizer`),

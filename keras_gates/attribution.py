@@ -34,6 +34,7 @@ on TensorFlow only: on another backend `attribution` raises an error.
 import contextlib
 import numbers
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -97,13 +98,12 @@ class Target:
         )
         self.kind, self.gate = "gate", gate
 
-    def describe(self):
-        """Words for figure titles and messages."""
-        where = "mean over steps" if self.step is None else f"step {self.step}"
+    def choice(self):
+        """(gate index, unit, output index, step or -1) for `_Attributed`."""
+        step = -1 if self.step is None else self.step
         if self.kind == "output":
-            index = "" if self.output is None else f"[{self.output}]"
-            return f"model output{index}, {where}"
-        return f"{self.layer_name} {self.gate} unit {self.unit}, {where}"
+            return (0, 0, self.output or 0, step)
+        return (gate_names(self.layer).index(self.gate), self.unit, 0, step)
 
 
 def _check_step(step, time):
@@ -175,21 +175,48 @@ class _Attributed(keras.layers.Layer):
 
     Runs the whole model; the Embedding's call (if any) is replaced to
     return the seed, the target layer is listened to for its gates and
-    its inputs, outputs and mask are recorded.
+    its inputs, outputs and mask are recorded. Called eagerly (as
+    tf-keras-vis does), it runs one compiled `tf.function`, traced again
+    only for new input shapes; `tokens` (for an Embedding) and, after each
+    eager call, `valid` (bool (batch, time), False at masked steps) are
+    plain attributes.
     """
 
-    def __init__(self, model, target, embedding, tokens, feature_layer):
+    def __init__(self, model, target, embedding, feature_layer, compiled):
+        import tensorflow as tf
+
         super().__init__(name="attributed")
         self.model = model
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_embedding", embedding)
-        object.__setattr__(self, "_tokens", tokens)
         object.__setattr__(self, "_features", feature_layer)
         object.__setattr__(self, "_twin", twin_of(target.layer))
+        body = self._body
+        if compiled:
+            # No autograph: the layers need none, and converting them is slow.
+            body = tf.function(body, reduce_retracing=True, autograph=False)
+        object.__setattr__(self, "_compiled", body)
         self.built = True
-        self.mask = None
+        self.tokens = self.valid = None
+        # The gate index, unit, output index and step (-1: the mean over
+        # steps) of the target: arguments of the compiled function, so
+        # that one trace serves every unit of every gate of a layer.
+        self.choice = (0, 0, 0, -1)
 
     def call(self, seed):
+        import tensorflow as tf
+
+        tokens = self.tokens
+        if self._embedding is not None and tokens is None:
+            # Building the symbolic model: any tokens of the seed's shape.
+            tokens = ops.ones(ops.shape(seed)[:2], "int32")
+        run = self._compiled if tf.executing_eagerly() else self._body
+        choice = ops.convert_to_tensor(self.choice, "int32")
+        score, features, valid = run(seed, tokens, choice)
+        self.valid = valid
+        return score, features
+
+    def _body(self, seed, tokens, choice):
         target, seen = self._target, {}
 
         def recording(key):
@@ -226,40 +253,28 @@ class _Attributed(keras.layers.Layer):
                 previous = listen(target.layer, self._twin, on_gates)
                 stack.callback(restore_call, target.layer, previous)
             outputs = self.model(
-                seed if self._embedding is None else self._tokens,
-                training=False,
+                seed if self._embedding is None else tokens, training=False
             )
         sequences, mask, result = seen["target"]
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        self.mask = mask
+        valid = ops.ones(ops.shape(seed)[:2], "bool")
+        if mask is not None:
+            valid = ops.reshape(ops.cast(mask, "bool"), ops.shape(valid))
+        gate, unit, output, step = (choice[i] for i in range(4))
         if target.kind == "gate":
-            score = self._gate_score(seen["gates"][target.gate], mask)
+            names = gate_names(target.layer)
+            stacked = ops.stack([seen["gates"][name] for name in names])
+            values = ops.take(ops.take(stacked, gate, axis=0), unit, axis=-1)
+            if target.layer.go_backwards:  # gates come in processing order
+                values = ops.flip(values, 1)
         else:
-            score = self._output_score(outputs)
-        return score, self._feature_sequence(seen, sequences, result)
-
-    def _gate_score(self, gate, mask):
-        target = self._target
-        values = gate[..., target.unit]
-        if target.layer.go_backwards:  # gates come in processing order
-            values = ops.flip(values, 1)
-        if target.step is not None:
-            return values[:, target.step]
-        if mask is None:
-            return ops.mean(values, axis=1)
-        valid = ops.cast(ops.reshape(mask, ops.shape(values)), values.dtype)
-        return ops.sum(values * valid, 1) / ops.maximum(ops.sum(valid, 1), 1)
-
-    def _output_score(self, outputs):
-        target = self._target
-        values = outputs[..., 0 if target.output is None else target.output]
-        if len(values.shape) == 1:
-            return values
-        # A sequence of outputs: one step, or their mean.
-        if target.step is None:
-            return ops.mean(values, axis=1)
-        return values[:, target.step]
+            values = ops.take(outputs, output, axis=-1)
+        return (
+            _at_step(values, step, valid),
+            self._feature_sequence(seen, sequences, result),
+            valid,
+        )
 
     def _feature_sequence(self, seen, sequences, result):
         if self._features is not None:
@@ -274,6 +289,17 @@ class _Attributed(keras.layers.Layer):
         ):
             return ops.flip(output, 1) if layer.go_backwards else output
         return sequences
+
+
+def _at_step(values, step, valid):
+    """(batch,) scores: `values` itself, or for a sequence (batch, time)
+    its column `step`, or for `step` -1 its mean over the valid steps."""
+    if len(values.shape) == 1:
+        return values
+    weights = ops.cast(valid, values.dtype)
+    mean = ops.sum(values * weights, 1) / ops.maximum(ops.sum(weights, 1), 1)
+    column = ops.take(values, ops.maximum(step, 0), axis=1)
+    return ops.where(step >= 0, column, mean)
 
 
 def attribution(
@@ -364,13 +390,10 @@ def attribution(
         tokens = ops.convert_to_tensor(x, model.inputs[0].dtype)
         # The embedding's own call: no mask attached to the seed.
         seed_input = embedding.call(tokens)
-    attributed = _Attributed(model, target, embedding, tokens, features)
-    seed_tensor = keras.Input(batch_shape=seed_input.shape)
-    score, feature_seq = attributed(seed_tensor)
-    # Grad-CAM's features, as a layer output tf-keras-vis can reach.
-    named = keras.layers.Identity(name="gradcam_features")
-    named(feature_seq)
-    scorer = keras.Model(seed_tensor, score)
+    attributed, scorer, named = _scorer(
+        model, target, embedding, features, seed_input.shape[1:], method
+    )
+    attributed.tokens, attributed.choice = tokens, target.choice()
     values = _run(
         method, scorer, named, seed_input, smooth_samples, smooth_noise, seed
     )
@@ -380,12 +403,40 @@ def attribution(
             f"steps, the input has {x.shape[1]}; choose a `feature_layer` "
             "with one step per input step."
         )
-    attributed(seed_input)  # records the mask of this very input
-    mask = attributed.mask
-    if mask is not None:
-        mask = np.reshape(ops.convert_to_numpy(mask), values.shape)
-        values = np.where(mask, values, 0.0)
-    return values.astype("float32")
+    attributed(seed_input)  # the mask of the input itself (not noisy)
+    valid = ops.convert_to_numpy(attributed.valid)
+    return np.where(valid, values, 0.0).astype("float32")
+
+
+# model -> {target key: (_Attributed, scorer model, features layer)}: the
+# compiled functions of targets asked for again (GateMonitor, each epoch).
+_SCORERS = weakref.WeakKeyDictionary()
+
+
+def _scorer(model, target, embedding, features, seed_shape, method):
+    """The model from the seed to a target's score, made once per model,
+    layer (or the output), seed shape (without the batch) and method: the
+    gate, unit, output index and step are chosen at each call."""
+    # tf-keras-vis's Grad-CAM differentiates the score with respect to the
+    # features, an output of the same call: it cannot run compiled.
+    compiled = method != "gradcam"
+    key = (
+        target.kind,
+        target.layer_name,
+        None if features is None else features.name,
+        tuple(seed_shape),
+        compiled,
+    )
+    made = _SCORERS.setdefault(model, {})
+    if key not in made:
+        attributed = _Attributed(model, target, embedding, features, compiled)
+        seed_tensor = keras.Input(seed_shape)
+        score, feature_seq = attributed(seed_tensor)
+        # Grad-CAM's features, as a layer output tf-keras-vis can reach.
+        named = keras.layers.Identity(name="gradcam_features")
+        named(feature_seq)
+        made[key] = (attributed, keras.Model(seed_tensor, score), named)
+    return made[key]
 
 
 def _find_layer(model, name):

@@ -15,6 +15,8 @@ names it (`<name>/forward|backward` for Bidirectional halves):
 | `<layer>/_gates/saturation` | float32, (sigmoid gates, 2, units) | per epoch |
 | `<layer>/_gates/histograms` | uint32, (gates, units, BINS) | per epoch |
 | `_gates/tokens` | string, () JSON: tokens of the sequences | on change |
+| `<layer>/_gates/attribution` | string, () JSON: method, targets | per epoch |
+| `_gates/output_attribution` | string, () JSON: output, values | per epoch |
 
 `sequences` holds every gate of the first S probe sequences in input order
 (a backward layer's steps are flipped back so that they line up with the
@@ -26,7 +28,10 @@ for any range up to 512 wide); `NONFINITE` marks NaN and infinities.
 sequences and for sigmoid gates the fractions below `left` and above
 `right` (NaN otherwise); `saturation` the same fractions per unit;
 `histograms` per unit the counts of its values in `BINS` equal bins over
-the gate's [low, high].
+the gate's [low, high]. The two attribution tags (only with
+`GateMonitor(attribution=...)`) hold, per stored sequence and input step,
+how much the step moves a saturated gate unit (`targets`: gate, unit,
+values) or the model output (see `keras_gates.summary.attribution_log`).
 """
 
 import json
@@ -46,7 +51,9 @@ LAYER_KINDS = (
     "stats",
     "saturation",
     "histograms",
+    "attribution",
 )
+OUTPUT_ATTRIBUTION_TAG = f"{TAG_DIR}/output_attribution"
 CODE_MAX = 65534
 NONFINITE = 65535
 BINS = 20

@@ -170,7 +170,41 @@ class Reader:
             "values": _plain(np.where(valid, values, np.nan)),
             "tokens": tokens and tokens["tokens"],
             "token_text": bool(tokens and tokens["text"]),
+            "attribution": self._attribution(
+                run, layer, gate, epoch, sequence, values.shape[1]
+            ),
         }
+
+    def _attribution(self, run, layer, gate, epoch, sequence, steps):
+        """What GateMonitor(attribution=...) logged for one stored sequence
+        at `epoch`: the method, the model output's attribution per step and
+        that of the units of `gate` it explained; None if nothing was."""
+        tags = [metadata.tag(layer, "attribution")]
+        tags.append(metadata.OUTPUT_ATTRIBUTION_TAG)
+        found = self._read([run], tags).get(run, {})
+        logged = [
+            [_json(d.numpy) for d in found.get(tag, []) if d.step == epoch]
+            for tag in tags
+        ]
+        if not any(logged):
+            return None
+
+        def row(values):
+            if sequence >= len(values):
+                return None
+            return [_finite(v) for v in values[sequence][:steps]]
+
+        units, output = {}, None
+        for target in logged[0][0]["targets"] if logged[0] else []:
+            if target["gate"] == gate:
+                units[str(target["unit"])] = row(target["values"])
+        if logged[1]:
+            output = {
+                "index": logged[1][0]["output"],
+                "values": row(logged[1][0]["values"]),
+            }
+        method = (logged[0] or logged[1])[0]["method"]
+        return {"method": method, "output": output, "units": units}
 
     def _tokens(self, run, epoch, sequence, steps):
         """The tokens logged last at or before `epoch` (else the first)."""
@@ -291,6 +325,10 @@ def _gate_index(info, gate):
             f"layer has no gate {gate!r}; its gates are {info['gates']}"
         )
     return info["gates"].index(gate)
+
+
+def _finite(value):
+    return value if value is not None and np.isfinite(value) else None
 
 
 def _json(value):

@@ -29,10 +29,11 @@ VOCABULARY = ["<pad>", "a", "b", " ", "\n", "<img src=x onerror=alert(1)>"]
 TIME = 9
 
 
-def fit_logged(logdir, probe, shown):
+def fit_logged(logdir, probe, shown, attribution="saliency"):
     """Fit a masked Embedding -> Bidirectional(stock LSTM) -> keras-gates
-    GRU model for two epochs with GateMonitor and Keras's TensorBoard
-    callback writing to `logdir`; returns (model, probe token ids)."""
+    GRU model for two epochs with GateMonitor (logging `attribution`) and
+    Keras's TensorBoard callback writing to `logdir`; returns (model, probe
+    token ids)."""
     rng = np.random.default_rng(3)
     x = rng.integers(1, len(VOCABULARY), (24, TIME))
     x[1, 6:] = 0  # right padding (masked)
@@ -58,6 +59,7 @@ def fit_logged(logdir, probe, shown):
                 probe_data=x[:probe],
                 vocabulary=VOCABULARY,
                 dashboard_sequences=shown,
+                attribution=attribution,
             ),
         ],
     )

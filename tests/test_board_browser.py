@@ -242,3 +242,40 @@ def test_tokens_are_text_never_html(dashboard):
     expect(frame.locator(".tooltip")).to_contain_text(f"token: {XSS}")
     assert frame.locator("img").count() == 0
     assert problems == []
+
+
+def test_attribution_row_follows_the_selected_unit(dashboard):
+    """The fit run was logged with attribution="saliency": a row under the
+    heatmap shows the model output's attribution, and the selected unit's
+    when GateMonitor explained that unit."""
+    _, frame, api, _ = dashboard
+    frame.locator("select[name=run]").select_option("fit/train")
+    frame.locator("select[name=layer]").select_option("gru")
+    frame.locator("select[name=gate]").select_option("update")
+    data = api(
+        "values",
+        run="fit/train",
+        layer="gru",
+        gate="update",
+        epoch=0,
+        sequence=0,
+    )
+    logged = data["attribution"]
+    label = frame.locator(".attribution-label")
+    expect(label).to_have_text('row "attr.": saliency of the model output')
+    cells = frame.locator("svg.axes rect.attribution")
+    expect(cells).to_have_count(data["steps"])
+    (unit,) = [int(u) for u in logged["units"]]
+    canvas = frame.locator(".heatmap canvas")
+    height = float(canvas.get_attribute("data-cell-height"))
+    width = float(canvas.get_attribute("data-cell-width"))
+    canvas.click(position={"x": width / 2, "y": (unit + 0.5) * height})
+    expect(label).to_have_text(f'row "attr.": saliency of update unit {unit}')
+    canvas.hover(position={"x": 2.5 * width, "y": 0.5 * height})
+    tooltip = frame.locator(".tooltip")
+    expect(tooltip).to_contain_text(f"saliency of update unit {unit}: ")
+    shown = float(
+        re.search(r"unit \d+: (-?[\d.e-]+)", tooltip.inner_text()).group(1)
+    )
+    expected = logged["units"][str(unit)][2]
+    assert shown == pytest.approx(expected, rel=1e-2, abs=1e-6)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from board import TIME, VOCABULARY, client, fit_logged, get_json
 from conftest import CellSpec, tf_only
+from events import summaries
 from reference import numpy_rnn
 
 import keras_gates
@@ -30,7 +31,7 @@ def fitted(tmp_path_factory):
     """The model of `board.fit_logged` and a client of its logs."""
     logdir = tmp_path_factory.mktemp("board_logs")
     model, x = fit_logged(logdir, PROBE, SHOWN)
-    return model, x, client(logdir)
+    return model, x, client(logdir), logdir
 
 
 def reference(model, x):
@@ -50,7 +51,7 @@ def reference(model, x):
 
 
 def test_runs_lists_layers_epochs_and_sequences(fitted):
-    _, _, app = fitted
+    _, _, app, _ = fitted
     status, runs = get_json(app, "runs")
     assert status == 200
     # Keras's TensorBoard callback wrote train and validation scalars too;
@@ -81,7 +82,7 @@ def test_runs_lists_layers_epochs_and_sequences(fitted):
     ],
 )
 def test_values_equal_numpy_gates_within_storage_precision(fitted, layer, gate):
-    model, x, app = fitted
+    model, x, app, _ = fitted
     expected, mask = reference(model, x)
     for sequence in range(SHOWN):
         status, got = get_json(
@@ -112,7 +113,7 @@ def test_values_equal_numpy_gates_within_storage_precision(fitted, layer, gate):
 
 
 def test_saturation_training_and_unit_histograms(fitted):
-    model, x, app = fitted
+    model, x, app, _ = fitted
     expected, mask = reference(model, x)
     forget = expected["bi/forward"]["forget"][mask]  # (valid steps, units)
     status, sat = get_json(
@@ -151,7 +152,7 @@ def test_saturation_training_and_unit_histograms(fitted):
 
 
 def test_pattern_search_ranks_units_open_only_inside_the_range(fitted):
-    _, _, app = fitted
+    _, _, app, _ = fitted
     query = dict(run="train", layer="gru", gate="update", epoch=1, sequence=0)
     _, got = get_json(app, "values", **query)
     values = np.array(got["values"], dtype=float)
@@ -208,7 +209,7 @@ GOOD = dict(
     ],
 )
 def test_bad_requests_get_json_errors(fitted, route, change, status, words):
-    _, _, app = fitted
+    _, _, app, _ = fitted
     query = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     got_status, body = get_json(app, route, **query)
     assert got_status == status
@@ -217,7 +218,7 @@ def test_bad_requests_get_json_errors(fitted, route, change, status, words):
 
 
 def test_static_files_and_plugin_listing(fitted):
-    _, _, app = fitted
+    _, _, app, _ = fitted
     listing = app.get("/data/plugins_listing").get_json()
     assert listing["gates"]["enabled"] is True
     assert listing["gates"]["tab_name"] == "Gates"
@@ -306,3 +307,71 @@ def test_a_window_of_steps(tmp_path):
         )
     with pytest.raises(ValueError, match="`steps` must be"):
         keras_gates.GateMonitor(tmp_path, steps=(5, 5))
+
+
+def _saturated(values, valid, count=1):
+    """The `count` units of a sigmoid gate (batch, time, units) most often
+    below 0.1 or above 0.9 at valid steps, by NumPy."""
+    kept = values[valid]
+    share = ((kept < 0.1) | (kept > 0.9)).mean(axis=0)
+    return list(np.argsort(-share, kind="stable")[:count])
+
+
+def test_attribution_of_saturated_units_and_output(fitted):
+    """GateMonitor(attribution="saliency") logged, at the last epoch (the
+    final weights), what `keras_gates.attribution` gives on the stored
+    sequences, for the most saturated unit of each sigmoid gate."""
+    model, x, app, logdir = fitted
+    probed = keras_gates.gates(model, x)
+    shown = x[:SHOWN]
+    for layer, gate in [("gru", "update"), ("bi/backward", "forget")]:
+        status, data = get_json(
+            app,
+            "values",
+            run="train",
+            layer=layer,
+            gate=gate,
+            epoch=1,
+            sequence=2,
+        )
+        assert status == 200, data
+        logged = data["attribution"]
+        assert logged["method"] == "saliency"
+        (unit,) = _saturated(
+            probed[layer][gate],
+            x != 0 if "bi" not in layer else (x != 0)[:, ::-1],
+        )
+        assert list(logged["units"]) == [str(unit)]
+        expected = keras_gates.attribution(
+            model, shown, layer=layer, gate=gate, unit=int(unit)
+        )
+        row = np.array(logged["units"][str(unit)], "float64")
+        np.testing.assert_allclose(row, expected[2], rtol=1e-3, atol=1e-7)
+        output = keras_gates.attribution(model, shown)
+        assert logged["output"]["index"] is None  # Dense(1): one value
+        np.testing.assert_allclose(
+            logged["output"]["values"], output[2], rtol=1e-3, atol=1e-7
+        )
+    assert np.all(np.array(logged["output"]["values"]) >= 0)
+    # Stock TensorBoard gets images of the same.
+    images = summaries(logdir / "train")
+    for tag in (
+        "gru/attribution",
+        "bi/forward/attribution",
+        "attribution/output",
+    ):
+        assert sorted(images[tag]) == [0, 1], tag
+
+
+def test_attribution_arguments():
+    with pytest.raises(ValueError, match=r"`attribution` must be None or one"):
+        keras_gates.GateMonitor(attribution="lime")
+    with pytest.raises(ValueError, match="`attribution_units` must be"):
+        keras_gates.GateMonitor(attribution="saliency", attribution_units=0)
+    inputs = [keras.Input((TIME, 2)), keras.Input((TIME, 2))]
+    joined = keras.layers.Concatenate()(inputs)
+    model = keras.Model(inputs, keras.layers.LSTM(2)(joined))
+    monitor = keras_gates.GateMonitor(attribution="saliency")
+    monitor.set_model(model)
+    with pytest.raises(ValueError, match="explains models with one input"):
+        monitor.on_train_begin()

@@ -16,6 +16,7 @@ from keras_gates.callbacks.training_stats import GateAccumulator
 from keras_gates.describe import describe
 from keras_gates.probe import GateProbe, check_inputs
 from keras_gates.summary import board, cell_figures, images, write
+from keras_gates.summary.attribution_log import AttributionLog
 from tensorboard_plugin_gates import metadata
 
 # The tag of the custom_scalars layout.
@@ -108,7 +109,7 @@ class GateMonitor(keras.callbacks.Callback):
             during training; needs fixed input shapes).
         freq: int, default 1. Log every `freq` epochs.
         max_probe: int, default 256. Largest probe batch.
-        probe_values: int, default 2**20. Most gate values per gate the
+        probe_values: int, default 2**18. Most gate values per gate the
             probe computes: sequences x steps x units summed over the
             monitored layers (see above).
         left, right: floats, defaults 0.1 and 0.9. Saturation thresholds.
@@ -141,6 +142,17 @@ class GateMonitor(keras.callbacks.Callback):
             heatmaps of more than 1,024 steps average blocks of steps, and
             the dashboard keeps the first steps that fit
             `dashboard_bytes`.
+        attribution: optional `keras_gates.attribution` method
+            ("saliency", "smoothgrad", "gradient_x_input", "gradcam"; needs
+            the TensorFlow backend and a single-input model). Per logged
+            epoch, on the first `dashboard_sequences` probe sequences: which
+            input steps move the model output and the `attribution_units`
+            most saturated units of every sigmoid gate (see
+            `keras_gates.summary.attribution_log`), shown under the tokens
+            in the Gates dashboard and as images. Default None (off): each
+            target costs a gradient pass over those sequences.
+        attribution_units: int, default 1. Saturated units explained per
+            sigmoid gate.
 
     Example:
 
@@ -159,7 +171,7 @@ class GateMonitor(keras.callbacks.Callback):
         probe_data=None,
         freq=1,
         max_probe=256,
-        probe_values=2**20,
+        probe_values=2**18,
         left=0.1,
         right=0.9,
         always=0.99,
@@ -175,6 +187,8 @@ class GateMonitor(keras.callbacks.Callback):
         dashboard_bytes=2**20,
         vocabulary=None,
         steps=None,
+        attribution=None,
+        attribution_units=1,
     ):
         super().__init__()
         if not isinstance(freq, int) or freq < 1:
@@ -253,6 +267,14 @@ class GateMonitor(keras.callbacks.Callback):
                     f"0 <= start < stop, got {steps!r}."
                 )
         self.steps = None if steps is None else tuple(steps)
+        self._attribution = None
+        if attribution is not None:
+            self._attribution = AttributionLog(
+                _attribution_method(attribution),
+                _positive("attribution_units", attribution_units),
+                dashboard_sequences,
+                slice(*steps) if steps else slice(None),
+            )
         self._log = RunLog(self.log_dir)
         self._cost = CostMeter()
         self._board = None
@@ -275,6 +297,12 @@ class GateMonitor(keras.callbacks.Callback):
         self._log.chief = writes_summaries(self.model)
         if self._log.chief:
             self._log.check()
+        if self._attribution and len(self.model.inputs or ()) != 1:
+            raise ValueError(
+                "GateMonitor: `attribution` explains models with one input; "
+                f"model '{self.model.name}' has "
+                f"{len(self.model.inputs or ())}."
+            )
         if hooks.clear_stale(self.model, self):
             # fit made its train function with the stale listeners in it.
             self.model.make_train_function(force=True)
@@ -447,6 +475,8 @@ class GateMonitor(keras.callbacks.Callback):
         if self._figures_due:
             self._figures_due = False
             cell_figures.write(summaries, layers, records)
+        if self._attribution:
+            self._attribution.write(summaries, self.model, x, records)
         writer = self._log.writer(run)
         with writer.as_default(step=step):
             summaries.write()
@@ -493,6 +523,31 @@ class GateMonitor(keras.callbacks.Callback):
             )
             self._warned = True
         return x, "train", "the latest training batch"
+
+
+def _attribution_method(method):
+    from keras_gates.attribution import METHODS
+
+    if method not in METHODS:
+        raise ValueError(
+            f"GateMonitor: `attribution` must be None or one of {METHODS}, "
+            f"got {method!r}."
+        )
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "GateMonitor: `attribution` needs the TensorFlow backend "
+            "(tf-keras-vis runs on TensorFlow only); the active backend is "
+            f"{keras.backend.backend()!r}."
+        )
+    return method
+
+
+def _positive(name, value):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"GateMonitor: `{name}` must be a positive int, got {value!r}."
+        )
+    return value
 
 
 def writes_summaries(model):

@@ -1,11 +1,13 @@
 // The sequence view: one gate of one probe sequence as a units x steps
 // heatmap on a canvas, with its axes, the input tokens along the steps, a
-// colour bar and a tooltip, all drawn as DOM/SVG text.
+// colour bar and a tooltip, all drawn as DOM/SVG text. When GateMonitor
+// logged attribution, a row under the heatmap shows how much each input
+// step moves the selected unit (if it was explained) or the model output.
 
 import { css, MASKED, NONFINITE, rgb, SELECTED, HIT } from "./colors.js";
 import { el, svg, shown, ticks, fmt } from "./dom.js";
 
-const LEFT = 46, TOP = 34, RIGHT = 76;
+const LEFT = 46, TOP = 34, RIGHT = 76, ROW = 12;
 
 function clamp(value, low, high) {
   return Math.max(low, Math.min(high, value));
@@ -23,7 +25,9 @@ export function drawHeatmap(data, view) {
   const tokens = data.tokens && data.token_text ? data.tokens : null;
   const longest = tokens ? Math.max(...tokens.map((t) => shown(t).length)) : 0;
   const upright = tokens && longest <= 1 && cw >= 7;
-  const bottom = tokens ? (upright ? 24 : 80) : 24;
+  const attribution = chosenAttribution(data, view.unit);
+  const gap = attribution ? ROW + 6 : 0;
+  const bottom = gap + (tokens ? (upright ? 24 : 80) : 24);
   const box = el("div", {
     class: "heatmap",
     style: `width:${LEFT + width + RIGHT}px;height:${TOP + height + bottom}px`,
@@ -39,7 +43,8 @@ export function drawHeatmap(data, view) {
   const overlay = svg("svg", {
     width: LEFT + width + RIGHT, height: TOP + height + bottom, class: "axes",
   });
-  axes(overlay, data, cw, ch, tokens, upright);
+  axes(overlay, data, cw, ch, tokens, upright, gap);
+  if (attribution) attributionRow(overlay, attribution, cw, TOP + height + 4);
   marks(overlay, view, cw, ch, width);
   colourBar(overlay, data, LEFT + width + 14, TOP, Math.min(height, 200));
   const tooltip = el("div", { class: "tooltip", hidden: true });
@@ -55,7 +60,7 @@ export function drawHeatmap(data, view) {
   canvas.addEventListener("mousemove", (event) => {
     const at = cellAt(event);
     if (!at) return void (tooltip.hidden = true);
-    tooltip.replaceChildren(...describe(data, at).map((line) => el("div", { text: line })));
+    tooltip.replaceChildren(...describe(data, at, attribution).map((line) => el("div", { text: line })));
     tooltip.hidden = false;
     tooltip.style.left = `${LEFT + (at.step + 1) * cw + 8}px`;
     tooltip.style.top = `${TOP + at.unit * ch + 8}px`;
@@ -65,12 +70,45 @@ export function drawHeatmap(data, view) {
     const at = cellAt(event);
     if (at) view.onUnit(at.unit);
   });
+  const label = attribution
+    ? [el("p", { class: "attribution-label", text: `row "attr.": ${attribution.label}` })] : [];
   return el("figure", { class: "heatmap-figure" },
-    el("figcaption", { text: view.title }), box);
+    el("figcaption", { text: view.title }), box, ...label);
+}
+
+/** The attribution row to show: the selected unit's if GateMonitor
+ * explained it, else the model output's; null when none was logged. */
+function chosenAttribution(data, unit) {
+  const logged = data.attribution;
+  if (!logged) return null;
+  const mine = unit === null || unit === undefined ? null : logged.units[String(unit)];
+  if (mine) return { values: mine, label: `${logged.method} of ${data.gate} unit ${unit}`, unit };
+  if (logged.output && logged.output.values) {
+    const index = logged.output.index === null ? "" : ` ${logged.output.index}`;
+    return { values: logged.output.values, label: `${logged.method} of the model output${index}` };
+  }
+  return null;
+}
+
+/** One cell per step, shaded by |attribution| (red/blue by sign). */
+function attributionRow(overlay, attribution, cw, y) {
+  const finite = attribution.values.filter((v) => v !== null);
+  const peak = Math.max(1e-12, ...finite.map(Math.abs));
+  attribution.values.forEach((value, s) => {
+    const colour = value === null ? MASKED
+      : rgb(value, -peak, peak, false);
+    overlay.append(svg("rect", {
+      x: LEFT + s * cw, y, width: cw, height: ROW, fill: css(colour),
+      class: "attribution", "data-step": s,
+    }));
+  });
+  overlay.append(svg("text", {
+    x: LEFT - 6, y: y + ROW - 2, class: "tick", "text-anchor": "end", text: "attr.",
+  }));
 }
 
 /** The tooltip's lines for one cell. */
-function describe(data, { unit, step }) {
+function describe(data, { unit, step }, attribution) {
   const value = data.values[unit][step];
   const state = !data.valid[step] ? "masked step"
     : value === null ? "not finite (NaN or Inf)" : `value ${fmt(value, 4)}`;
@@ -78,6 +116,9 @@ function describe(data, { unit, step }) {
   if (data.tokens) {
     const label = data.token_text ? "token" : "input";
     lines.push(`${label}: ${data.token_text ? shown(data.tokens[step]) : data.tokens[step]}`);
+  }
+  if (attribution && attribution.values[step] !== null) {
+    lines.push(`${attribution.label}: ${attribution.values[step].toPrecision(3)}`);
   }
   return lines;
 }
@@ -103,8 +144,8 @@ function paint(canvas, data) {
   context.drawImage(small, 0, 0, canvas.width, canvas.height);
 }
 
-function axes(overlay, data, cw, ch, tokens, upright) {
-  const bottom = TOP + data.units * ch;
+function axes(overlay, data, cw, ch, tokens, upright, gap) {
+  const bottom = TOP + data.units * ch + gap;
   for (const s of ticks(data.steps, cw, 28)) {
     overlay.append(svg("text", {
       x: LEFT + (s + 0.5) * cw, y: TOP - 6, class: "tick", "text-anchor": "middle", text: data.first_step + s,

@@ -1,0 +1,124 @@
+"""What `GateMonitor(attribution=...)` writes: which input steps move the
+model output and the most saturated gate units, on the sequences the Gates
+dashboard stores.
+
+Per logged epoch, on the first `sequences` probe sequences (the
+dashboard's), with `keras_gates.attribution` and one method:
+
+- the model output: its index (the last axis) with the largest mean on
+  those sequences, averaged over steps for sequence outputs;
+- for every monitored layer and sigmoid gate, the `units` units that spend
+  the largest share of the probe saturated (below `left` or above
+  `right`), each averaged over its valid steps.
+
+Written as JSON strings owned by the `gates` plugin (steps in input order,
+the dashboard's window of steps; values rounded to 4 significant digits):
+`<layer>/_gates/attribution` `{"method", "targets": [{"gate", "unit",
+"values": [sequence][step]}]}` and `_gates/output_attribution` `{"method",
+"output", "values"}`; and as images for stock TensorBoard:
+`<layer>/attribution` (one row per target, the first sequence) and
+`attribution/output` (one row per sequence).
+"""
+
+import json
+
+import keras
+import numpy as np
+
+from keras_gates.attribution import attribution
+from keras_gates.summary import images
+from tensorboard_plugin_gates import metadata
+
+
+class AttributionLog:
+    """Attribution summaries for one GateMonitor.
+
+    Args:
+        method: a `keras_gates.attribution` method.
+        units: saturated units explained per sigmoid gate.
+        sequences: probe sequences explained (the dashboard's).
+        window: the slice of steps (input order) stored.
+    """
+
+    def __init__(self, method, units, sequences, window):
+        self.method, self.units = method, units
+        self.sequences, self.window = sequences, window
+
+    def write(self, summaries, model, x, records):
+        """Attribute on the first sequences of `x` and add the summaries.
+
+        `records`: the probe's `ProbedLayer`s (for the saturated units).
+        """
+        x = np.asarray(keras.tree.flatten(x)[0])[: self.sequences]
+        output = _largest_output(model, x)
+        values = self._attribute(model, x, output=output)
+        _json(
+            summaries,
+            metadata.OUTPUT_ATTRIBUTION_TAG,
+            {"method": self.method, "output": output, "values": values},
+        )
+        summaries.image(
+            "attribution/output",
+            images.heatmap(np.asarray(values, "float64").T, sigmoid=False),
+            description=f"{self.method} of model output {output} per input "
+            "step (columns), one row per dashboard sequence.",
+        )
+        for record in records:
+            targets = [
+                {"gate": gate, "unit": unit}
+                for gate in record.sigmoid_gates
+                for unit in self._saturated(record.stats[gate])
+            ]
+            for target in targets:
+                target["values"] = self._attribute(
+                    model, x, layer=record.name, **target
+                )
+            _json(
+                summaries,
+                metadata.tag(record.name, "attribution"),
+                {"method": self.method, "targets": targets},
+            )
+            first = np.array(
+                [t["values"][0] for t in targets], "float64"
+            ).reshape(len(targets), -1)
+            summaries.image(
+                f"{record.name}/attribution",
+                images.heatmap(first.T, sigmoid=False),
+                description=f"{self.method} of the most saturated units "
+                "(rows: "
+                + ", ".join(f"{t['gate']} {t['unit']}" for t in targets)
+                + ") per input step (columns), first dashboard sequence.",
+            )
+
+    def _saturated(self, stats):
+        share = np.asarray(stats.unit_left) + np.asarray(stats.unit_right)
+        order = np.argsort(-share, kind="stable")
+        return [int(u) for u in order[: self.units]]
+
+    def _attribute(self, model, x, **target):
+        values = attribution(model, x, method=self.method, seed=0, **target)
+        return _rounded(values[:, self.window])
+
+
+def _largest_output(model, x):
+    """The output index with the largest mean on `x` (None for a model with
+    one output value)."""
+    if model.outputs[0].shape[-1] == 1:
+        return None
+    outputs = keras.ops.convert_to_numpy(model(x, training=False))
+    means = outputs.reshape(-1, outputs.shape[-1]).mean(axis=0)
+    return int(np.argmax(means))
+
+
+def _rounded(values):
+    """Plain nested lists, 4 significant digits."""
+    return [[float(f"{v:.4g}") for v in row] for row in values.tolist()]
+
+
+def _json(summaries, tag, value):
+    text = json.dumps(value, separators=(",", ":"))
+    summaries.tensor(
+        tag,
+        np.array(text.encode(), dtype=object),
+        metadata.create_summary_metadata("attribution"),
+    )

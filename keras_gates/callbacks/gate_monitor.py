@@ -6,7 +6,7 @@ import warnings
 
 import keras
 
-from keras_gates.callbacks import hooks, probe_inputs
+from keras_gates.callbacks import arguments, hooks, probe_inputs
 from keras_gates.callbacks.cost import CostMeter
 from keras_gates.callbacks.layer_summaries import write_layer, write_stats
 from keras_gates.callbacks.log_history import RunLog
@@ -191,99 +191,41 @@ class GateMonitor(keras.callbacks.Callback):
         attribution_units=1,
     ):
         super().__init__()
-        if not isinstance(freq, int) or freq < 1:
-            raise ValueError(
-                f"GateMonitor: `freq` must be a positive int, got {freq!r}."
-            )
-        if not isinstance(max_probe, int) or max_probe < 1:
-            raise ValueError(
-                "GateMonitor: `max_probe` must be a positive int, got "
-                f"{max_probe!r}."
-            )
-        if not isinstance(probe_values, int) or probe_values < 1:
-            raise ValueError(
-                "GateMonitor: `probe_values` must be a positive int, got "
-                f"{probe_values!r}."
-            )
-        if not 0.0 <= left < right <= 1.0:
-            raise ValueError(
-                "GateMonitor: need 0 <= left < right <= 1, got "
-                f"left={left!r}, right={right!r}."
-            )
         self.log_dir = os.fspath(log_dir)
         self.probe_data = probe_data
-        self.freq = freq
-        self.max_probe, self.probe_values = max_probe, probe_values
-        self.left, self.right, self.always = left, right, always
+        self.freq = arguments.positive("freq", freq)
+        self.max_probe = arguments.positive("max_probe", max_probe)
+        self.probe_values = arguments.positive("probe_values", probe_values)
+        self.left, self.right = arguments.thresholds(left, right)
+        self.always = always
         self.heatmap_index = heatmap_index
         self.layers = layers
-        self.track_training = track_training
+        self.track_training = arguments.tensorflow_only(
+            "track_training", track_training
+        )
         self.bins, self.cell_range = bins, cell_range
-        if track_training and keras.backend.backend() != "tensorflow":
-            raise ValueError(
-                "GateMonitor: track_training=True needs the TensorFlow "
-                f"backend (active: {keras.backend.backend()!r}); the probe "
-                "statistics work on every backend."
-            )
-        if not isinstance(track_rows, int) or track_rows < 1:
-            raise ValueError(
-                "GateMonitor: `track_rows` must be a positive int, got "
-                f"{track_rows!r}."
-            )
-        self.track_rows = track_rows
-        if not isinstance(figures, bool):
-            raise ValueError(
-                f"GateMonitor: `figures` must be a bool, got {figures!r}."
-            )
-        self.figures = figures
-        for name, value in (
-            ("dashboard_sequences", dashboard_sequences),
-            ("dashboard_bytes", dashboard_bytes),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"GateMonitor: `{name}` must be a positive int, got "
-                    f"{value!r}."
-                )
-        if not isinstance(dashboard, bool):
-            raise ValueError(
-                f"GateMonitor: `dashboard` must be a bool, got {dashboard!r}."
-            )
-        if vocabulary is not None and not hasattr(vocabulary, "__getitem__"):
-            raise TypeError(
-                "GateMonitor: `vocabulary` must be a sequence or mapping from "
-                f"token id to text, got {type(vocabulary).__name__}."
-            )
-        if steps is not None:
-            fine = (
-                isinstance(steps, (tuple, list))
-                and len(steps) == 2
-                and all(isinstance(v, int) for v in steps)
-                and 0 <= steps[0] < steps[1]
-            )
-            if not fine:
-                raise ValueError(
-                    "GateMonitor: `steps` must be (start, stop) with "
-                    f"0 <= start < stop, got {steps!r}."
-                )
-        self.steps = None if steps is None else tuple(steps)
+        self.track_rows = arguments.positive("track_rows", track_rows)
+        self.figures = arguments.flag("figures", figures)
+        arguments.positive("dashboard_sequences", dashboard_sequences)
+        arguments.positive("dashboard_bytes", dashboard_bytes)
+        arguments.flag("dashboard", dashboard)
+        arguments.vocabulary(vocabulary)
+        self.steps = arguments.step_window(steps)
+        window = slice(*self.steps) if self.steps else slice(None)
         self._attribution = None
-        if attribution is not None:
+        if arguments.attribution_method(attribution):
             self._attribution = AttributionLog(
-                _attribution_method(attribution),
-                _positive("attribution_units", attribution_units),
+                attribution,
+                arguments.positive("attribution_units", attribution_units),
                 dashboard_sequences,
-                slice(*steps) if steps else slice(None),
+                window,
             )
         self._log = RunLog(self.log_dir)
         self._cost = CostMeter()
         self._board = None
         if dashboard:
             self._board = board.Board(
-                dashboard_sequences,
-                dashboard_bytes,
-                vocabulary,
-                slice(*steps) if steps else slice(None),
+                dashboard_sequences, dashboard_bytes, vocabulary, window
             )
         self._figures_due = False
         self._accumulators = []
@@ -523,31 +465,6 @@ class GateMonitor(keras.callbacks.Callback):
             )
             self._warned = True
         return x, "train", "the latest training batch"
-
-
-def _attribution_method(method):
-    from keras_gates.attribution import METHODS
-
-    if method not in METHODS:
-        raise ValueError(
-            f"GateMonitor: `attribution` must be None or one of {METHODS}, "
-            f"got {method!r}."
-        )
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            "GateMonitor: `attribution` needs the TensorFlow backend "
-            "(tf-keras-vis runs on TensorFlow only); the active backend is "
-            f"{keras.backend.backend()!r}."
-        )
-    return method
-
-
-def _positive(name, value):
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"GateMonitor: `{name}` must be a positive int, got {value!r}."
-        )
-    return value
 
 
 def writes_summaries(model):

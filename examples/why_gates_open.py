@@ -15,14 +15,20 @@ source), then:
 3. draws one case: the characters coloured by attribution, the unit's
    forget gate beneath (`keras-gates explain` draws the same figure).
 
+During training, `GateMonitor(attribution="saliency")` logs the same kind
+of answer every epoch for the most saturated units, which the Gates
+dashboard shows under its sequence view.
+
     python examples/why_gates_open.py            # a few minutes on 2 cores
     python examples/why_gates_open.py --quick    # seconds (used in tests)
+    keras-gates board logs/why_gates_open
 """
 
 import argparse
 import collections
 import os
 import pathlib
+import shlex
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,8 +56,20 @@ def train(args):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     split = len(x) * 9 // 10
+    monitor = keras_gates.GateMonitor(
+        args.logdir,
+        probe_data=x[split:][: args.probe],
+        vocabulary=corpus.chars,
+        dashboard_sequences=2,
+        attribution="saliency",
+    )
     model.fit(
-        x[:split], y[:split], epochs=args.epochs, batch_size=64, verbose=2
+        x[:split],
+        y[:split],
+        epochs=args.epochs,
+        batch_size=64,
+        verbose=2,
+        callbacks=[monitor],
     )
     return corpus, model, x[split:][: args.probe]
 
@@ -98,6 +116,7 @@ def main(argv=None):
     parser.add_argument("--probe", type=int, default=256)
     parser.add_argument("--cases", type=int, default=24)
     parser.add_argument("--out", default="why_gates_open")
+    parser.add_argument("--logdir", default="logs/why_gates_open")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
@@ -139,6 +158,7 @@ def main(argv=None):
     )
     (path,) = figures.save({"why_gates_open": drawn}, args.out, ("png",))
     print(f"\nfigure: {path}")
+    print(f"keras-gates board {shlex.quote(args.logdir)}")
     return {
         "units": units,
         "drops": drops,

@@ -203,6 +203,10 @@ def check_why_gates_open(module, tmp_path, capsys):
     assert share.sum() > 0 and np.all(share >= 0)
     assert result["figure"].is_file()
     assert result["figure"].stat().st_size > 10_000
+    assert "keras-gates board logs/why_gates_open" in out
+    logged = summaries(tmp_path / "logs" / "why_gates_open" / "train")
+    assert sorted(logged["lstm/_gates/attribution"]) == [0]
+    assert sorted(logged["_gates/output_attribution"]) == [0]
 
 
 CHECKS = {

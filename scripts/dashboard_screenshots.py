@@ -7,6 +7,13 @@ pattern search around the first newline of the probe text, and the
 saturation map with the found unit selected.
 
     keras-gates demo && python scripts/dashboard_screenshots.py logs/demo
+
+With `--attribution`, the logs of `examples/why_gates_open.py` instead:
+the sequence view with its attribution row, the most saturated forget
+unit selected.
+
+    python examples/why_gates_open.py
+    python scripts/dashboard_screenshots.py logs/why_gates_open --attribution
 """
 
 import argparse
@@ -78,10 +85,49 @@ def shoot(url, run, out, layer_kind):
         browser.close()
 
 
+def shoot_attribution(url, out):
+    """The sequence view of the forget gate with the attribution row of
+    the unit GateMonitor explained, a tooltip on a newline step."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium")
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        frame = page.frame_locator(FRAME)
+        frame.locator(".heatmap canvas").first.wait_for()
+        frame.locator("svg.cell g.gate[data-gate=forget]").click()
+        frame.locator("input[name=epoch]").fill("1000")  # the last one
+        label = frame.locator(".attribution-label")
+        label.wait_for()
+        caption = frame.locator(".heatmap-figure figcaption").inner_text()
+        epoch = caption.rsplit(" ", 1)[1]
+        with page.expect_response(lambda r: "/values?" in r.url) as answer:
+            frame.locator("select[name=sequence]").select_option("1")
+        data = answer.value.json()
+        (unit,) = [int(u) for u in data["attribution"]["units"]]
+        canvas = frame.locator(".heatmap canvas")
+        height = float(canvas.get_attribute("data-cell-height"))
+        width = float(canvas.get_attribute("data-cell-width"))
+        canvas.click(position={"x": width / 2, "y": (unit + 0.5) * height})
+        frame.locator(f".attribution-label:has-text('unit {unit}')").wait_for()
+        tokens = frame.locator("svg.axes text.token").all_text_contents()
+        step = tokens.index("\u23ce") if "\u23ce" in tokens else 10
+        canvas.hover(
+            position={"x": (step + 0.5) * width, "y": (unit + 0.5) * height}
+        )
+        panel(frame, "Sequence view").screenshot(
+            path=out / "dashboard_attribution.png"
+        )
+        print(f"epoch {epoch}, forget unit {unit}")
+        browser.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logdir", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, default="docs/images")
+    parser.add_argument("--attribution", action="store_true")
     args = parser.parse_args(argv)
     board = subprocess.Popen(
         [sys.executable, "-m", "keras_gates.cli", "board", str(args.logdir)],
@@ -91,6 +137,9 @@ def main(argv=None):
     )
     try:
         url = board.stdout.readline().split()[3]
+        if args.attribution:
+            shoot_attribution(url, args.out)
+            return
         shoot(url, "lstm/train", args.out, "lstm")
         shoot(url, "gru/train", args.out, "gru")
     finally:

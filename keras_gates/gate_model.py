@@ -16,30 +16,7 @@ import keras
 from keras import ops
 
 from keras_gates.describe import no_recurrent_layer, recurrent_layers
-from keras_gates.probe import listen, restore_call, twin_class_of, twin_of
-
-
-def run_listening(model, layers, twins, x, training=False, on_call=None):
-    """Call `model(x)` with `layers` (`(name, layer)` pairs) listened to.
-
-    `twins` are `twin_of(layer)` for each layer, made beforehand. Returns
-    `(outputs, {name: (gates, valid)})`; `valid` is False at masked steps,
-    both in the order each layer processed the steps.
-    """
-    records = {}
-    previous = []
-    for (name, layer), twin in zip(layers, twins):
-
-        def record(gates, valid, training, name=name):
-            records[name] = (gates, valid)
-
-        previous.append(listen(layer, twin, record))
-    try:
-        outputs = model(x, training=training)
-    finally:
-        for (_, layer), call in zip(layers, previous):
-            restore_call(layer, call)
-    return outputs, records
+from keras_gates.probe import run_listening, twin_class_of, twin_of
 
 
 def find_layers(model, names, owner):

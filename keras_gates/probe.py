@@ -141,6 +141,34 @@ def listen(layer, twin, on_gates, wants_gates=lambda training: True, rows=None):
     return previous
 
 
+def run_listening(model, layers, twins, x, training=False, reduce=None):
+    """Call `model(x)` with `layers` (`(name, layer)` pairs) listened to.
+
+    `twins` are `twin_of(layer)` for each layer, made beforehand. Returns
+    `(outputs, {name: record})`: a record is `(gates, valid)`, in the
+    order the layer processed the steps (`valid` False at masked steps),
+    or what `reduce(name, layer, gates, valid)` makes of them.
+    """
+    records = {}
+    previous = []
+    for (name, layer), twin in zip(layers, twins):
+
+        def record(gates, valid, training, name=name, layer=layer):
+            records[name] = (
+                (gates, valid)
+                if reduce is None
+                else reduce(name, layer, gates, valid)
+            )
+
+        previous.append(listen(layer, twin, record))
+    try:
+        outputs = model(x, training=training)
+    finally:
+        for (_, layer), call in zip(layers, previous):
+            restore_call(layer, call)
+    return outputs, records
+
+
 class LayerGates:
     """The gates of one recurrent layer on a probe batch (NumPy).
 
@@ -212,22 +240,9 @@ class GateProbe:
             )
 
     def _gates_of(self, x):
-        records = {}
-        previous = []
-        for (name, layer), twin in zip(self.layers, self._twins):
-
-            def record(gates, valid, training, name=name, layer=layer):
-                if self.reduce is None:
-                    records[name] = (gates, valid)
-                else:
-                    records[name] = self.reduce(name, layer, gates, valid)
-
-            previous.append(listen(layer, twin, record))
-        try:
-            self.model(x, training=False)
-        finally:
-            for (_, layer), call in zip(self.layers, previous):
-                restore_call(layer, call)
+        _, records = run_listening(
+            self.model, self.layers, self._twins, x, reduce=self.reduce
+        )
         return records
 
     def run(self, x):

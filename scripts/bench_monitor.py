@@ -17,6 +17,11 @@ Bidirectional(LSTM(64)) x 2 -> Dense, 200 steps).
     python scripts/bench_monitor.py --model text --rounds 3
     python scripts/bench_monitor.py --quick
     python scripts/bench_monitor.py --cell gru --jit off
+    python scripts/bench_monitor.py --attribution saliency   # a fifth way
+
+`--attribution METHOD` adds a fifth way: GateMonitor at its defaults with
+`attribution=METHOD` (the model output and the most saturated unit of every
+sigmoid gate, on the dashboard's 4 sequences, every epoch).
 """
 
 import argparse
@@ -116,6 +121,10 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jit", default="on", choices=["on", "off"])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--attribution",
+        choices=["saliency", "smoothgrad", "gradient_x_input", "gradcam"],
+    )
     args = parser.parse_args(argv)
     text = args.model == "text"
     args.samples = args.samples or (1024 if text else 4096)
@@ -153,6 +162,12 @@ def main(argv=None):
             )
         ],
     }
+    if args.attribution:
+        modes[f"GateMonitor, attribution={args.attribution}"] = lambda: [
+            keras_gates.GateMonitor(
+                fresh(), probe_data=x[:256], attribution=args.attribution
+            )
+        ]
     jit = args.jit == "on"
     # The monitor's own cost is what is measured here, not warned about.
     warnings.simplefilter(

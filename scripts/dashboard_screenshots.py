@@ -17,6 +17,7 @@ unit selected.
 """
 
 import argparse
+import contextlib
 import pathlib
 import shutil
 import subprocess
@@ -31,7 +32,9 @@ def panel(frame, title):
     return frame.locator(f'section.panel:has(h3:text-is("{title}"))')
 
 
-def shoot(url, run, out, layer_kind):
+@contextlib.contextmanager
+def opened(url):
+    """(browser, page, frame) of the Gates tab at `url`, drawn."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=shutil.which("chromium")
@@ -40,6 +43,11 @@ def shoot(url, run, out, layer_kind):
         page.goto(url)
         frame = page.frame_locator(FRAME)
         frame.locator(".heatmap canvas").first.wait_for()
+        yield browser, page, frame
+
+
+def shoot(url, run, out, layer_kind):
+    with opened(url) as (browser, page, frame):
         frame.locator("select[name=run]").select_option(run)
         frame.locator(
             f".heatmap-figure figcaption:has-text('{run.split('/')[0]}')"
@@ -88,14 +96,7 @@ def shoot(url, run, out, layer_kind):
 def shoot_attribution(url, out):
     """The sequence view of the forget gate with the attribution row of
     the unit GateMonitor explained, a tooltip on a newline step."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium")
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        frame = page.frame_locator(FRAME)
-        frame.locator(".heatmap canvas").first.wait_for()
+    with opened(url) as (browser, page, frame):
         frame.locator("svg.cell g.gate[data-gate=forget]").click()
         frame.locator("input[name=epoch]").fill("1000")  # the last one
         label = frame.locator(".attribution-label")

@@ -147,6 +147,17 @@ def _text_model():
     return model
 
 
+@pytest.fixture(scope="module")
+def text_models(tmp_path_factory):
+    """`_text_model()` and the same loaded from a `.keras` file, shared by
+    the tests (attribution keeps one compiled function per model and
+    layer, so later tests reuse the traces)."""
+    model = _text_model()
+    path = tmp_path_factory.mktemp("text") / "text.keras"
+    model.save(path)
+    return model, keras.saving.load_model(path)
+
+
 TOKENS = np.array([[3, 4, 5, 6, 7, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7, 8]])
 
 
@@ -162,11 +173,10 @@ TOKENS = np.array([[3, 4, 5, 6, 7, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7, 8]])
     ],
     ids=["output", "backward", "forward-step", "gru"],
 )
-def test_embedding_model_masked_steps_get_zero(method, target, tmp_path):
-    model = _text_model()
-    path = tmp_path / "text.keras"
-    model.save(path)
-    for source in (model, keras.saving.load_model(path)):
+def test_embedding_model_masked_steps_get_zero(method, target, text_models):
+    # The loaded model once per target: its traces are its own.
+    sources = text_models if method == "saliency" else text_models[:1]
+    for source in sources:
         where = keras_gates.attribution(
             source, TOKENS, method=method, seed=0, **target
         )

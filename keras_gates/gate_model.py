@@ -19,6 +19,17 @@ from keras_gates.describe import no_recurrent_layer, recurrent_layers
 from keras_gates.probe import run_listening, twin_class_of, twin_of
 
 
+def check_model(model, owner):
+    """`model`, if it is a built Functional or Sequential Keras model (one
+    with inputs); else a ValueError starting with `owner`."""
+    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
+        raise ValueError(
+            f"{owner}: expected a built Functional or Sequential Keras "
+            f"model, got {type(model).__name__}."
+        )
+    return model
+
+
 def find_layers(model, names, owner):
     """The `(name, layer)` pairs of `model`'s recurrent layers named in
     `names` (all of them for None), as `keras_gates.describe` names them.
@@ -60,14 +71,7 @@ class GatesOf(keras.layers.Layer):
     def __init__(self, model, layers=None, **kwargs):
         super().__init__(**kwargs)
         owner = f"{type(self).__name__}"
-        if not isinstance(model, keras.Model) or not getattr(
-            model, "inputs", None
-        ):
-            raise ValueError(
-                f"{owner}: expected a built Functional or Sequential Keras "
-                f"model, got {type(model).__name__}."
-            )
-        self.model = model
+        self.model = check_model(model, owner)
         found = find_layers(model, layers, owner)
         # Plain attributes: the twins read the model's variables and must
         # not be tracked as layers of their own.
@@ -146,11 +150,7 @@ def gate_model(model, layer, gate, units=None):
             f"{owner}: `layer` must be a layer name (str), got "
             f"{type(layer).__name__}."
         )
-    if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
-        raise ValueError(
-            f"{owner}: expected a built Functional or Sequential Keras "
-            f"model, got {type(model).__name__}."
-        )
+    check_model(model, owner)
     ((_, found),) = find_layers(model, [layer], owner)
     names = gate_names(found)
     if gate not in names:

@@ -3,7 +3,7 @@
 import keras
 
 from keras_gates.describe import readable
-from keras_gates.gate_model import GatesOf, model_inputs
+from keras_gates.gate_model import GatesOf, check_model, model_inputs
 from keras_gates.layers.base import GatedRNN
 from keras_gates.probe import stateful_layers, twin_class_of, twin_config
 
@@ -57,13 +57,7 @@ def transparent(model, return_gates=False):
     >>> bool(np.allclose(clear(x), model(x), atol=1e-6))
     True
     """
-    if not isinstance(model, (keras.Sequential, keras.Model)) or not getattr(
-        model, "inputs", None
-    ):
-        raise ValueError(
-            "transparent: expected a built Functional or Sequential Keras "
-            f"model, got {type(model).__name__}."
-        )
+    check_model(model, "transparent")
     clone = keras.models.clone_model(
         model, clone_function=_replace, recursive=True
     )

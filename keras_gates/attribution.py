@@ -12,8 +12,8 @@ valid steps. Methods:
   (tf-keras-vis `Saliency`);
 - `"smoothgrad"`: the same norm of the gradient averaged over noisy copies
   of the input, `sqrt(mean_n ||d target / d x_t (x + noise_n)||^2)` (noise
-  with standard deviation `smooth_noise` times the input's range), i.e.
-  tf-keras-vis `Saliency` with `smooth_samples`;
+  with standard deviation `smooth_noise` times the input's range, drawn
+  from a generator of its own), tf-keras-vis `Saliency` on each copy;
 - `"gradient_x_input"`: `sum_features(d target / d x_t * x_t)`, signed;
 - `"gradcam"`: Grad-CAM over time (tf-keras-vis `Gradcam`): the channels
   of a sequence of features inside the model are weighted by the mean over
@@ -31,22 +31,22 @@ token gets one number. Masked steps (padding) get zero. tf-keras-vis runs
 on TensorFlow only: on another backend `attribution` raises an error.
 """
 
-import contextlib
 import numbers
 import warnings
-import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_gates.gate_model import check_units, find_layers, gate_names
-from keras_gates.probe import (
-    check_inputs,
-    listen,
-    restore_call,
-    twin_of,
+from keras_gates.layers.kind import kind_of
+from keras_gates.lookup import (
+    check_gate,
+    check_units,
+    find_layer,
+    find_recurrent,
 )
+from keras_gates.probe import check_inputs
+from keras_gates.scoring import Scorers, embedding_of
 
 METHODS = ("saliency", "smoothgrad", "gradient_x_input", "gradcam")
 
@@ -74,20 +74,15 @@ class Target:
                     f"{owner}: `step` needs a sequence output; model "
                     f"'{model.name}' outputs shape {model.outputs[0].shape}."
                 )
-            self.layer_name, self.layer = find_layers(model, None, owner)[-1]
+            self.layer_name, self.layer = find_recurrent(model, None, owner)[-1]
             return
         if output is not None:
             raise ValueError(
                 f"{owner}: give either `output` (a model output) or `layer`, "
                 "`gate` and `unit` (a gate unit), not both."
             )
-        ((self.layer_name, self.layer),) = find_layers(model, [layer], owner)
-        names = gate_names(self.layer)
-        if gate not in names:
-            raise ValueError(
-                f"{owner}: layer '{layer}' has no gate {gate!r}; its gates "
-                f"are {list(names)}."
-            )
+        ((self.layer_name, self.layer),) = find_recurrent(model, [layer], owner)
+        check_gate(self.layer, gate, owner, layer)
         if unit is None:
             raise ValueError(
                 f"{owner}: give the `unit` of gate {gate!r} to explain "
@@ -97,13 +92,14 @@ class Target:
             unit, self.layer.cell.units, f"{owner}: layer '{layer}'", "unit"
         )
         self.kind, self.gate = "gate", gate
+        self.gate_index = kind_of(self.layer).gate_names.index(gate)
 
     def choice(self):
         """(gate index, unit, output index, step or -1) for `_Attributed`."""
         step = -1 if self.step is None else self.step
         if self.kind == "output":
             return (0, 0, self.output or 0, step)
-        return (gate_names(self.layer).index(self.gate), self.unit, 0, step)
+        return (self.gate_index, self.unit, 0, step)
 
 
 def _check_step(step, time):
@@ -137,169 +133,6 @@ def _check_output(model, output):
             f"'{model.name}''s last axis, got {output!r}."
         )
     return int(output)
-
-
-def _embedding_of(model):
-    """The model's Embedding layer when its input is integer tokens."""
-    (tensor,) = model.inputs
-    if "int" not in str(tensor.dtype):
-        return None
-    found = [
-        layer
-        for layer in model._flatten_layers()
-        if isinstance(layer, keras.layers.Embedding)
-    ]
-    if len(found) != 1:
-        raise ValueError(
-            f"attribution: model '{model.name}' takes integer inputs; it "
-            "needs exactly one Embedding layer to differentiate at, found "
-            f"{[layer.name for layer in found]}."
-        )
-    return found[0]
-
-
-@contextlib.contextmanager
-def _replaced_call(layer, make_call):
-    """Within the block, `layer.call` is `make_call(original_call)`."""
-    previous = layer.__dict__.get("call")
-    layer.call = make_call(layer.call)
-    try:
-        yield
-    finally:
-        restore_call(layer, previous)
-
-
-class _Attributed(keras.layers.Layer):
-    """Maps the seed (the inputs, or the embedding's output) to the
-    target's score per sequence and to the Grad-CAM features.
-
-    Runs the whole model; the Embedding's call (if any) is replaced to
-    return the seed, the target layer is listened to for its gates and
-    its inputs, outputs and mask are recorded. Called eagerly (as
-    tf-keras-vis does), it runs one compiled `tf.function`, traced again
-    only for new input shapes; `tokens` (for an Embedding) and, after each
-    eager call, `valid` (bool (batch, time), False at masked steps) are
-    plain attributes.
-    """
-
-    def __init__(self, model, target, embedding, feature_layer, compiled):
-        import tensorflow as tf
-
-        super().__init__(name="attributed")
-        self.model = model
-        object.__setattr__(self, "_target", target)
-        object.__setattr__(self, "_embedding", embedding)
-        object.__setattr__(self, "_features", feature_layer)
-        object.__setattr__(self, "_twin", twin_of(target.layer))
-        body = self._body
-        if compiled:
-            # No autograph: the layers need none, and converting them is slow.
-            body = tf.function(body, reduce_retracing=True, autograph=False)
-        object.__setattr__(self, "_compiled", body)
-        self.built = True
-        self.tokens = self.valid = None
-        # The gate index, unit, output index and step (-1: the mean over
-        # steps) of the target: arguments of the compiled function, so
-        # that one trace serves every unit of every gate of a layer.
-        self.choice = (0, 0, 0, -1)
-
-    def call(self, seed):
-        import tensorflow as tf
-
-        tokens = self.tokens
-        if self._embedding is not None and tokens is None:
-            # Building the symbolic model: any tokens of the seed's shape.
-            tokens = ops.ones(ops.shape(seed)[:2], "int32")
-        run = self._compiled if tf.executing_eagerly() else self._body
-        choice = ops.convert_to_tensor(self.choice, "int32")
-        score, features, valid = run(seed, tokens, choice)
-        self.valid = valid
-        return score, features
-
-    def _body(self, seed, tokens, choice):
-        target, seen = self._target, {}
-
-        def recording(key):
-            def make(original):
-                def call(sequences, *args, **kwargs):
-                    result = original(sequences, *args, **kwargs)
-                    seen[key] = (sequences, kwargs.get("mask"), result)
-                    return result
-
-                return call
-
-            return make
-
-        def on_gates(gates, valid, training):
-            seen["gates"] = gates
-
-        with contextlib.ExitStack() as stack:
-            if self._embedding is not None:
-                # A copy: Keras attaches the embedding's mask to what its
-                # call returns, and the seed must stay without one.
-                stack.enter_context(
-                    _replaced_call(
-                        self._embedding, lambda _: lambda t: ops.copy(seed)
-                    )
-                )
-            if self._features is not None:
-                stack.enter_context(
-                    _replaced_call(self._features, recording("features"))
-                )
-            stack.enter_context(
-                _replaced_call(target.layer, recording("target"))
-            )
-            if target.kind == "gate":
-                previous = listen(target.layer, self._twin, on_gates)
-                stack.callback(restore_call, target.layer, previous)
-            outputs = self.model(
-                seed if self._embedding is None else tokens, training=False
-            )
-        sequences, mask, result = seen["target"]
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        valid = ops.ones(ops.shape(seed)[:2], "bool")
-        if mask is not None:
-            valid = ops.reshape(ops.cast(mask, "bool"), ops.shape(valid))
-        gate, unit, output, step = (choice[i] for i in range(4))
-        if target.kind == "gate":
-            names = gate_names(target.layer)
-            stacked = ops.stack([seen["gates"][name] for name in names])
-            values = ops.take(ops.take(stacked, gate, axis=0), unit, axis=-1)
-            if target.layer.go_backwards:  # gates come in processing order
-                values = ops.flip(values, 1)
-        else:
-            values = ops.take(outputs, output, axis=-1)
-        return (
-            _at_step(values, step, valid),
-            self._feature_sequence(seen, sequences, result),
-            valid,
-        )
-
-    def _feature_sequence(self, seen, sequences, result):
-        if self._features is not None:
-            output = seen["features"][2]
-            return output[0] if isinstance(output, (list, tuple)) else output
-        output = result[0] if isinstance(result, (list, tuple)) else result
-        layer = self._target.layer
-        if (
-            self._target.kind == "output"
-            and layer.return_sequences
-            and len(output.shape) == 3
-        ):
-            return ops.flip(output, 1) if layer.go_backwards else output
-        return sequences
-
-
-def _at_step(values, step, valid):
-    """(batch,) scores: `values` itself, or for a sequence (batch, time)
-    its column `step`, or for `step` -1 its mean over the valid steps."""
-    if len(values.shape) == 1:
-        return values
-    weights = ops.cast(valid, values.dtype)
-    mean = ops.sum(values * weights, 1) / ops.maximum(ops.sum(weights, 1), 1)
-    column = ops.take(values, ops.maximum(step, 0), axis=1)
-    return ops.where(step >= 0, column, mean)
 
 
 def attribution(
@@ -338,8 +171,8 @@ def attribution(
         smooth_samples, smooth_noise: SmoothGrad's noisy copies and noise
             level (a fraction of each sequence's value range).
         feature_layer: name of the layer whose output Grad-CAM weighs.
-        seed: NumPy seed for SmoothGrad's noise (the global NumPy random
-            state is restored afterwards).
+        seed: seed of SmoothGrad's noise (its own generator; NumPy's
+            global random state is not used).
 
     Returns:
         float32 array (batch, time); zero at masked steps.
@@ -378,78 +211,101 @@ def attribution(
         raise ValueError(
             f"attribution: x must have a time axis, got shape {x.shape}."
         )
-    target = Target(model, output, layer, gate, unit, step, x.shape[1])
-    features = None
-    if feature_layer is not None:
-        features = _find_layer(model, feature_layer)
-    embedding = _embedding_of(model)
-    tokens = None
-    if embedding is None:
-        seed_input = ops.convert_to_tensor(x, model.inputs[0].dtype)
-    else:
-        tokens = ops.convert_to_tensor(x, model.inputs[0].dtype)
-        # The embedding's own call: no mask attached to the seed.
-        seed_input = embedding.call(tokens)
-    attributed, scorer, named = _scorer(
-        model, target, embedding, features, seed_input.shape[1:], method
+    return Attributor(model).attribute(
+        x,
+        output=output,
+        layer=layer,
+        gate=gate,
+        unit=unit,
+        step=step,
+        method=method,
+        smooth_samples=smooth_samples,
+        smooth_noise=smooth_noise,
+        feature_layer=feature_layer,
+        seed=seed,
     )
-    attributed.tokens, attributed.choice = tokens, target.choice()
-    values = _run(
-        method, scorer, named, seed_input, smooth_samples, smooth_noise, seed
-    )
-    if values.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"attribution: the Grad-CAM features have {values.shape[1]} "
-            f"steps, the input has {x.shape[1]}; choose a `feature_layer` "
-            "with one step per input step."
+
+
+class Attributor:
+    """Attribution for one model, keeping its compiled score functions, so
+    that asking again (another unit, another epoch) reuses their traces.
+
+    `attribution(model, x, ...)` is `Attributor(model).attribute(x, ...)`;
+    GateMonitor keeps one Attributor for its whole run.
+
+    Args:
+        model: a built single-input Keras model (see `attribution`).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self._scorers = Scorers(model)
+
+    def attribute(
+        self,
+        x,
+        *,
+        output=None,
+        layer=None,
+        gate=None,
+        unit=None,
+        step=None,
+        method="saliency",
+        smooth_samples=20,
+        smooth_noise=0.2,
+        feature_layer=None,
+        seed=None,
+    ):
+        """`attribution(self.model, x, ...)`: the same arguments."""
+        model = self.model
+        x = np.asarray(x)
+        target = Target(model, output, layer, gate, unit, step, x.shape[1])
+        features = None
+        if feature_layer is not None:
+            features = find_layer(model, feature_layer, "attribution")
+        embedding = embedding_of(model)
+        tokens = None
+        if embedding is None:
+            seed_input = ops.convert_to_tensor(x, model.inputs[0].dtype)
+        else:
+            tokens = ops.convert_to_tensor(x, model.inputs[0].dtype)
+            # The embedding's own call: no mask attached to the seed.
+            seed_input = embedding.call(tokens)
+        # tf-keras-vis's Grad-CAM differentiates the score with respect to
+        # the features, an output of the same call: it cannot run compiled.
+        scored, scorer, named = self._scorers.get(
+            target,
+            embedding,
+            features,
+            seed_input.shape[1:],
+            compiled=method != "gradcam",
         )
-    attributed(seed_input)  # the mask of the input itself (not noisy)
-    valid = ops.convert_to_numpy(attributed.valid)
-    return np.where(valid, values, 0.0).astype("float32")
+        scored.tokens, scored.choice = tokens, target.choice()
+        values = _by_method(
+            method,
+            scorer,
+            named,
+            seed_input,
+            smooth_samples,
+            smooth_noise,
+            np.random.default_rng(seed),
+        )
+        if values.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"attribution: the Grad-CAM features have {values.shape[1]} "
+                f"steps, the input has {x.shape[1]}; choose a "
+                "`feature_layer` with one step per input step."
+            )
+        scored(seed_input)  # the mask of the input itself (not noisy)
+        valid = ops.convert_to_numpy(scored.valid)
+        return np.where(valid, values, 0.0).astype("float32")
 
 
-# model -> {target key: (_Attributed, scorer model, features layer)}: the
-# compiled functions of targets asked for again (GateMonitor, each epoch).
-_SCORERS = weakref.WeakKeyDictionary()
-
-
-def _scorer(model, target, embedding, features, seed_shape, method):
-    """The model from the seed to a target's score, made once per model,
-    layer (or the output), seed shape (without the batch) and method: the
-    gate, unit, output index and step are chosen at each call."""
-    # tf-keras-vis's Grad-CAM differentiates the score with respect to the
-    # features, an output of the same call: it cannot run compiled.
-    compiled = method != "gradcam"
-    key = (
-        target.kind,
-        target.layer_name,
-        None if features is None else features.name,
-        tuple(seed_shape),
-        compiled,
-    )
-    made = _SCORERS.setdefault(model, {})
-    if key not in made:
-        attributed = _Attributed(model, target, embedding, features, compiled)
-        seed_tensor = keras.Input(seed_shape)
-        score, feature_seq = attributed(seed_tensor)
-        # Grad-CAM's features, as a layer output tf-keras-vis can reach.
-        named = keras.layers.Identity(name="gradcam_features")
-        named(feature_seq)
-        made[key] = (attributed, keras.Model(seed_tensor, score), named)
-    return made[key]
-
-
-def _find_layer(model, name):
-    for candidate in model._flatten_layers():
-        if candidate.name == name:
-            return candidate
-    raise ValueError(
-        f"attribution: model '{model.name}' has no layer named {name!r}."
-    )
-
-
-def _run(method, scorer, features, seed_input, samples, noise, seed):
+def _by_method(method, scorer, features, seed_input, samples, noise, rng):
     """The (batch, time) attribution by one method, through tf-keras-vis."""
+    import tensorflow as tf
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.saliency import Saliency
 
     def score(values):
         return values
@@ -457,51 +313,45 @@ def _run(method, scorer, features, seed_input, samples, noise, seed):
     with warnings.catch_warnings():
         # tf-keras-vis hands a single-input model a list of one tensor.
         warnings.filterwarnings("ignore", "The structure of `inputs`")
-        return _by_method(
-            method, scorer, score, features, seed_input, samples, noise, seed
+        if method == "gradcam":
+            cam = Gradcam(scorer)(
+                score,
+                seed_input,
+                penultimate_layer=features,
+                seek_penultimate_conv_layer=False,
+                expand_cam=False,
+                normalize_cam=False,
+            )
+            return np.asarray(cam)
+        saliency = Saliency(scorer)
+        keep = dict(keepdims=True, normalize_map=False)
+        if method == "gradient_x_input":
+            grads = saliency(score, seed_input, gradient_modifier=None, **keep)
+            return np.sum(np.asarray(grads) * np.asarray(seed_input), axis=-1)
+        copies = [seed_input]
+        if method == "smoothgrad":
+            copies = _noisy(np.asarray(seed_input), samples, noise, rng)
+        squares = sum(
+            np.asarray(
+                saliency(score, copy, gradient_modifier=tf.square, **keep)
+            )
+            for copy in copies
         )
+        return np.sqrt(np.sum(squares / len(copies), axis=-1))
 
 
-def _by_method(
-    method, scorer, score, features, seed_input, samples, noise, seed
-):
-    import tensorflow as tf
-    from tf_keras_vis.gradcam import Gradcam
-    from tf_keras_vis.saliency import Saliency
-
-    if method == "gradcam":
-        cam = Gradcam(scorer)(
-            score,
-            seed_input,
-            penultimate_layer=features,
-            seek_penultimate_conv_layer=False,
-            expand_cam=False,
-            normalize_cam=False,
+def _noisy(seed_input, samples, noise, rng):
+    """SmoothGrad's noisy copies of the seed: Gaussian noise with standard
+    deviation `noise` times each sequence's range of values (as
+    tf-keras-vis draws it, but from `rng`, not NumPy's global state)."""
+    axes = tuple(range(1, seed_input.ndim))
+    spread = seed_input.max(axis=axes, keepdims=True) - seed_input.min(
+        axis=axes, keepdims=True
+    )
+    sigma = noise * spread
+    return [
+        (seed_input + rng.normal(size=seed_input.shape) * sigma).astype(
+            seed_input.dtype
         )
-        return np.asarray(cam)
-    saliency = Saliency(scorer)
-    if method == "gradient_x_input":
-        grads = saliency(
-            score,
-            seed_input,
-            keepdims=True,
-            gradient_modifier=None,
-            normalize_map=False,
-        )
-        return np.sum(np.asarray(grads) * np.asarray(seed_input), axis=-1)
-    state = np.random.get_state()
-    if seed is not None:
-        np.random.seed(seed)
-    try:
-        squares = saliency(
-            score,
-            seed_input,
-            smooth_samples=samples if method == "smoothgrad" else 0,
-            smooth_noise=noise,
-            keepdims=True,
-            gradient_modifier=tf.square,
-            normalize_map=False,
-        )
-    finally:
-        np.random.set_state(state)
-    return np.sqrt(np.sum(np.asarray(squares), axis=-1))
+        for _ in range(samples)
+    ]

@@ -19,7 +19,8 @@ import numpy as np
 import keras_gates_cli
 from keras_gates import demo, figures
 from keras_gates.callbacks import GateMonitor
-from keras_gates.describe import describe, no_recurrent_layer, recurrent_layers
+from keras_gates.describe import describe
+from keras_gates.lookup import no_recurrent_layer, recurrent_layers
 from keras_gates.probe import GateProbe
 from keras_gates.report import saturation_table
 

@@ -11,44 +11,8 @@ point-wise operators, which carry no weights. Totals equal Keras's
 import dataclasses
 import math
 
-import keras
-
-from keras_gates.layers.cell import GateCell
-
-# For each Keras cell: its neural-network layers (name, activation
-# attribute) in kernel column order, and its point-wise operators.
-_STRUCTURE = {
-    keras.layers.LSTMCell: (
-        (
-            ("input gate", "recurrent_activation"),
-            ("forget gate", "recurrent_activation"),
-            ("candidate", "activation"),
-            ("output gate", "recurrent_activation"),
-        ),
-        (
-            "forget * c_{t-1}",
-            "input * candidate",
-            "c_t = forget * c_{t-1} + input * candidate",
-            "activation(c_t)",
-            "h_t = output * activation(c_t)",
-        ),
-    ),
-    keras.layers.GRUCell: (
-        (
-            ("update gate", "recurrent_activation"),
-            ("reset gate", "recurrent_activation"),
-            ("candidate", "activation"),
-        ),
-        (
-            "reset * h_{t-1} (inside the candidate layer)",
-            "1 - update",
-            "update * h_{t-1}",
-            "(1 - update) * candidate",
-            "h_t = update * h_{t-1} + (1 - update) * candidate",
-        ),
-    ),
-    keras.layers.SimpleRNNCell: ((("hidden", "activation"),), ()),
-}
+from keras_gates.layers.kind import kind_of, kinds_by_name
+from keras_gates.lookup import find_recurrent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +27,7 @@ class Row:
     weight_shape: tuple | None
     bias_shape: tuple | None
     params: int
+    cell: str = ""  # the kind of cell ("LSTM", ...)
 
     @property
     def input_size(self):
@@ -119,66 +84,16 @@ class Description:
             total = self.total_params(name)
             note = ""
             first = next(r for r in self.rows if r.layer == name)
-            if first.part == "update gate":
-                lstm = 4 * ((first.d_x + first.d_h) * first.d_h + first.d_h)
-                note = f"{total / lstm:.2f} x an LSTM of this size ({lstm})"
+            other = kinds_by_name()[first.cell].compared_with
+            if other is not None:
+                size = first.d_x + first.d_h
+                layers = len(kinds_by_name()[other].layers)
+                peer = layers * (size * first.d_h + first.d_h)
+                note = f"{total / peer:.2f} x an {other} of this size ({peer})"
             totals.append(
                 f"| {name} | **total** | {note} | | | | {total} | | |"
             )
         return header + "\n".join(lines + totals) + "\n"
-
-
-def readable(layer):
-    """Whether keras-gates can read `layer`'s gates and sizes.
-
-    True for an RNN layer (stock LSTM/GRU/SimpleRNN, a keras-gates layer or a
-    plain `keras.layers.RNN`) whose cell is Keras's own LSTMCell, GRUCell or
-    SimpleRNNCell or a keras-gates cell. A subclass of a Keras cell may
-    compute something else, and `StackedRNNCells` runs several cells in one
-    loop, so neither is read.
-    """
-    return isinstance(layer, keras.layers.RNN) and (
-        type(layer.cell) in _STRUCTURE or isinstance(layer.cell, GateCell)
-    )
-
-
-def no_recurrent_layer(where, obj):
-    """The ValueError for a model or layer with no readable RNN layer."""
-    return ValueError(
-        f"{where}: found no LSTM, GRU or SimpleRNN layer in "
-        f"{type(obj).__name__} '{getattr(obj, 'name', obj)}' (keras-gates "
-        "reads RNN layers whose cell is Keras's LSTMCell, GRUCell or "
-        "SimpleRNNCell or a keras-gates cell; custom cell classes and "
-        "StackedRNNCells are not read)."
-    )
-
-
-def recurrent_layers(obj):
-    """Every readable recurrent layer in a layer or model, depth first.
-
-    Yields `(name, layer)`; the two halves of a `Bidirectional` come out as
-    `<name>/forward` and `<name>/backward`.
-    """
-    if isinstance(obj, keras.layers.Bidirectional):
-        for half, layer in (
-            ("forward", obj.forward_layer),
-            ("backward", obj.backward_layer),
-        ):
-            if readable(layer):
-                yield f"{obj.name}/{half}", layer
-    elif isinstance(obj, keras.layers.RNN):
-        if readable(obj):
-            yield obj.name, obj
-    elif hasattr(obj, "layers"):
-        for layer in obj.layers:
-            yield from recurrent_layers(layer)
-
-
-def _cell_structure(cell):
-    for cell_class, structure in _STRUCTURE.items():
-        if isinstance(cell, cell_class):
-            return structure
-    raise TypeError(f"no dimension table for cell {type(cell).__name__}")
 
 
 def _describe_layer(name, layer):
@@ -188,7 +103,8 @@ def _describe_layer(name, layer):
             f"describe: layer '{name}' is not built yet; call the model on "
             "data or build it with an input shape first."
         )
-    layers, operators = _cell_structure(cell)
+    kind = kind_of(layer)
+    layers, operators = kind.layers, kind.operators
     d_x, d_h, count = cell.kernel.shape[0], cell.units, len(layers)
     bias_size = 0 if cell.bias is None else math.prod(cell.bias.shape) // count
     rows = []
@@ -205,10 +121,13 @@ def _describe_layer(name, layer):
                 weight_shape=(d_x + d_h, d_h),
                 bias_shape=(bias_size,) if bias_size else None,
                 params=(d_x + d_h) * d_h + bias_size,
+                cell=kind.name,
             )
         )
     for op in operators:
-        rows.append(Row(name, op, "operator", d_x, d_h, None, None, 0))
+        rows.append(
+            Row(name, op, "operator", d_x, d_h, None, None, 0, kind.name)
+        )
     return rows
 
 
@@ -233,9 +152,7 @@ def describe(layer_or_model):
     >>> table.total_params() == layer.count_params() == 840
     True
     """
-    found = list(recurrent_layers(layer_or_model))
-    if not found:
-        raise no_recurrent_layer("describe", layer_or_model)
+    found = find_recurrent(layer_or_model, None, "describe")
     rows = [
         row for name, layer in found for row in _describe_layer(name, layer)
     ]

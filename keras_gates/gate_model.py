@@ -3,20 +3,18 @@
 A recurrent layer's gates are computed inside its call; they are not
 tensors of the model's graph, so `keras.Model(inputs, ...)` cannot reach
 them directly. `GatesOf` is a layer that calls a whole model while its
-recurrent layers are listened to (`keras_gates.probe.listen`) and returns
+recurrent layers are listened to (`keras_gates.listen`) and returns
 the gates of that very call, next to the model's outputs. A model built
 around it shares every variable with the original (the original is its
 only sublayer) and is differentiable: gradients of a gate reach the
 inputs and the weights.
 """
 
-import numbers
-
 import keras
 from keras import ops
 
-from keras_gates.describe import no_recurrent_layer, recurrent_layers
-from keras_gates.probe import run_listening, twin_class_of, twin_of
+from keras_gates.listen import Ear, run_listening
+from keras_gates.lookup import check_gate, check_units, find_recurrent
 
 
 def check_model(model, owner):
@@ -28,27 +26,6 @@ def check_model(model, owner):
             f"model, got {type(model).__name__}."
         )
     return model
-
-
-def find_layers(model, names, owner):
-    """The `(name, layer)` pairs of `model`'s recurrent layers named in
-    `names` (all of them for None), as `keras_gates.describe` names them.
-
-    Raises a ValueError naming the choices for an unknown name.
-    """
-    found = list(recurrent_layers(model))
-    if not found:
-        raise no_recurrent_layer(owner, model)
-    if names is None:
-        return found
-    known = dict(found)
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(
-            f"{owner}: no recurrent layer named {unknown}; the model has "
-            f"{list(known)}."
-        )
-    return [(n, known[n]) for n in names]
 
 
 class GatesOf(keras.layers.Layer):
@@ -72,25 +49,24 @@ class GatesOf(keras.layers.Layer):
         super().__init__(**kwargs)
         owner = f"{type(self).__name__}"
         self.model = check_model(model, owner)
-        found = find_layers(model, layers, owner)
-        # Plain attributes: the twins read the model's variables and must
+        found = find_recurrent(model, layers, owner)
+        # A plain attribute: the twins read the model's variables and must
         # not be tracked as layers of their own.
-        object.__setattr__(self, "_listened", tuple(found))
         object.__setattr__(
-            self, "_twins", tuple(twin_of(layer) for _, layer in found)
+            self, "_ears", tuple(Ear.of(name, layer) for name, layer in found)
         )
         self.built = True
 
     @property
     def listened(self):
         """The `(name, layer)` pairs whose gates the call returns."""
-        return self._listened
+        return tuple((ear.name, ear.layer) for ear in self._ears)
 
     def call(self, inputs, training=False):
         outputs, records = run_listening(
-            self.model, self._listened, self._twins, inputs, training
+            self.model, self._ears, inputs, training
         )
-        return outputs, {name: records[name][0] for name, _ in self._listened}
+        return outputs, {ear.name: records[ear.name][0] for ear in self._ears}
 
 
 def model_inputs(model):
@@ -100,11 +76,6 @@ def model_inputs(model):
         keras.Input(batch_shape=t.shape, dtype=t.dtype) for t in model.inputs
     ]
     return fresh[0] if len(fresh) == 1 else fresh
-
-
-def gate_names(layer):
-    """The gate names of a (stock or keras-gates) recurrent layer."""
-    return twin_class_of(layer).cell_class.gate_names
 
 
 def gate_model(model, layer, gate, units=None):
@@ -151,13 +122,8 @@ def gate_model(model, layer, gate, units=None):
             f"{type(layer).__name__}."
         )
     check_model(model, owner)
-    ((_, found),) = find_layers(model, [layer], owner)
-    names = gate_names(found)
-    if gate not in names:
-        raise ValueError(
-            f"{owner}: layer '{layer}' has no gate {gate!r}; its gates are "
-            f"{list(names)}."
-        )
+    ((_, found),) = find_recurrent(model, [layer], owner)
+    check_gate(found, gate, owner, layer)
     picked = check_units(units, found.cell.units, f"{owner}: layer '{layer}'")
     inputs = model_inputs(model)
     _, gates = GatesOf(model, [layer], name=f"{model.name}_gates")(inputs)
@@ -165,18 +131,3 @@ def gate_model(model, layer, gate, units=None):
     if picked is not None:
         output = ops.take(output, picked, axis=-1)
     return keras.Model(inputs, output, name=f"{model.name}_{gate}")
-
-
-def check_units(units, count, owner, argument="units"):
-    """`units` as a list of ints in [0, count) (None stays None)."""
-    if units is None:
-        return None
-    listed = [units] if isinstance(units, numbers.Integral) else list(units)
-    if not listed or not all(
-        isinstance(u, numbers.Integral) and 0 <= u < count for u in listed
-    ):
-        raise ValueError(
-            f"{owner} has {count} units: `{argument}` must be unit indices "
-            f"in [0, {count}), got {units!r}."
-        )
-    return listed

@@ -2,171 +2,19 @@
 
 `GateProbe` runs a model on a batch of inputs and, for every LSTM, GRU and
 SimpleRNN layer in it (also inside `Bidirectional` and nested models), takes
-the gates of the very call the model made: a keras-gates layer returns them
-from its own loop; a stock layer's call is repeated by a keras-gates twin
-whose cell reads the stock cell's own variables. The model is unchanged; its
-layers are only listened to while the probe runs (`listen`, `restore_call`).
+the gates of the very call the model made (`keras_gates.listen`): a
+keras-gates layer gives them from its own loop; a stock layer's call is
+made by a keras-gates twin reading the stock cell's own variables. The
+model is unchanged; its layers are only listened to while the probe runs.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_gates.describe import no_recurrent_layer, recurrent_layers
-from keras_gates.layers import GRU, LSTM, SimpleRNN
-from keras_gates.layers.base import GatedRNN, numeric
-
-_TWINS = (
-    (keras.layers.LSTMCell, LSTM),
-    (keras.layers.GRUCell, GRU),
-    (keras.layers.SimpleRNNCell, SimpleRNN),
-)
-
-
-def twin_of(layer):
-    """A built keras-gates twin sharing a stock layer's variables.
-
-    None for a keras-gates layer, which gives its gates itself.
-    """
-    if isinstance(layer, GatedRNN):
-        return None
-    config = {
-        **twin_config(layer),
-        "return_gates": True,
-        "stateful": False,
-        "name": f"{layer.name}_gates",
-    }
-    twin = twin_class_of(layer).from_config(config)
-    twin.build((None, None, layer.cell.kernel.shape[0]))
-    for name in ("kernel", "recurrent_kernel", "bias"):
-        # Plain attributes: the twin must not track them as its own.
-        object.__setattr__(twin.cell, name, getattr(layer.cell, name))
-    return twin
-
-
-def twin_config(layer):
-    """The config of a keras-gates layer computing what `layer` computes.
-
-    A stock LSTM/GRU/SimpleRNN's config is already one; a plain
-    `keras.layers.RNN` around a cell has its cell's arguments merged in.
-    """
-    config = layer.get_config()
-    if config.pop("cell", None) is not None:
-        cell = layer.cell.get_config()
-        for key in ("name", "trainable", "dtype"):
-            cell.pop(key, None)
-        config.update(cell)
-    return config
-
-
-def restore_call(layer, call):
-    """Put back a layer's `call` as it was before a listener replaced it."""
-    if call is None:
-        del layer.call
-    else:
-        layer.call = call
-
-
-def _own_gates(layer, call, sequences, kwargs, rows):
-    """Run a keras-gates layer's `call` with its gates on.
-
-    Returns `(the call's usual result, gates)`; with `rows`, the gates of
-    the first `rows` sequences only.
-    """
-    wanted = layer.return_gates
-    layer.return_gates = True
-    # A layer that returns its gates anyway must return all of them.
-    layer._gate_rows = None if wanted else rows
-    try:
-        result = call(sequences, **kwargs)
-    finally:
-        layer.return_gates, layer._gate_rows = wanted, None
-    gates = result[-1]
-    if wanted:
-        if rows is not None:
-            gates = {name: g[:rows] for name, g in gates.items()}
-        return result, gates
-    result = result[:-1]
-    return (result[0] if len(result) == 1 else result), gates
-
-
-def listen(layer, twin, on_gates, wants_gates=lambda training: True, rows=None):
-    """Replace `layer.call` so that `on_gates(gates, valid, training)` sees
-    the gates of every call where `wants_gates(training)`.
-
-    `twin` is `twin_of(layer)`, made beforehand (outside any compiled
-    function: it creates variables). With `rows`, only the gates of the
-    first `rows` sequences of each batch are computed: by a keras-gates
-    layer inside its own loop, without a gradient (for statistics), or by
-    the twin on those sequences. `valid` is a bool (batch, time) tensor,
-    False at masked steps, in the order the layer processed the steps (like
-    the gates). Returns the previous instance `call` attribute (None if
-    there was none), to give to `restore_call`.
-    """
-    previous = layer.__dict__.get("call")
-    original = layer.call
-
-    def call(sequences, initial_state=None, mask=None, training=False):
-        if initial_state is None and layer.stateful and layer.states:
-            initial_state = [ops.copy(s) for s in layer.states]
-        kwargs = dict(initial_state=initial_state, mask=mask, training=training)
-        if not wants_gates(training):
-            return original(sequences, **kwargs)
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        if mask is not None and len(mask.shape) == 3:  # (batch, time, 1)
-            mask = ops.squeeze(mask, -1)
-        if twin is None:
-            result, gates = _own_gates(layer, original, sequences, kwargs, rows)
-        else:
-            result = original(sequences, **kwargs)
-        if rows is not None:
-            sequences = sequences[:rows]
-            mask = None if mask is None else mask[:rows]
-            if initial_state is not None:
-                initial_state = [s[:rows] for s in initial_state]
-        if twin is not None:
-            gates = twin(sequences, initial_state=initial_state, mask=mask)[-1]
-        valid = (
-            ops.ones(ops.shape(sequences)[:2], "bool")
-            if mask is None
-            else ops.cast(mask, "bool")
-        )
-        if layer.go_backwards:
-            valid = ops.flip(valid, 1)
-        on_gates(gates, valid, training)
-        return result
-
-    layer.call = call
-    return previous
-
-
-def run_listening(model, layers, twins, x, training=False, reduce=None):
-    """Call `model(x)` with `layers` (`(name, layer)` pairs) listened to.
-
-    `twins` are `twin_of(layer)` for each layer, made beforehand. Returns
-    `(outputs, {name: record})`: a record is `(gates, valid)`, in the
-    order the layer processed the steps (`valid` False at masked steps),
-    or what `reduce(name, layer, gates, valid)` makes of them.
-    """
-    records = {}
-    previous = []
-    for (name, layer), twin in zip(layers, twins):
-
-        def record(gates, valid, training, name=name, layer=layer):
-            records[name] = (
-                (gates, valid)
-                if reduce is None
-                else reduce(name, layer, gates, valid)
-            )
-
-        previous.append(listen(layer, twin, record))
-    try:
-        outputs = model(x, training=training)
-    finally:
-        for (_, layer), call in zip(layers, previous):
-            restore_call(layer, call)
-    return outputs, records
+from keras_gates.layers.inputs import numeric
+from keras_gates.listen import Ear, run_listening
+from keras_gates.lookup import find_recurrent
 
 
 class LayerGates:
@@ -209,25 +57,9 @@ class GateProbe:
     """
 
     def __init__(self, model, layers=None, owner="gates", reduce=None):
-        if not isinstance(model, keras.layers.Layer):
-            raise TypeError(
-                f"{owner}: expected a built Keras model or layer, got "
-                f"{type(model).__name__}."
-            )
-        found = list(recurrent_layers(model))
-        if not found:
-            raise no_recurrent_layer(owner, model)
-        if layers is not None:
-            unknown = set(layers) - {name for name, _ in found}
-            if unknown:
-                raise ValueError(
-                    f"{owner}: no recurrent layer named {sorted(unknown)}; "
-                    f"the model has {[name for name, _ in found]}."
-                )
-            found = [(n, layer) for n, layer in found if n in layers]
         self.model, self.owner, self.reduce = model, owner, reduce
-        self.layers = found
-        self._twins = [twin_of(layer) for _, layer in found]
+        self.layers = find_recurrent(model, layers, owner)
+        self._ears = [Ear.of(name, layer) for name, layer in self.layers]
         self._forward = self._gates_of
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -241,7 +73,7 @@ class GateProbe:
 
     def _gates_of(self, x):
         _, records = run_listening(
-            self.model, self.layers, self._twins, x, reduce=self.reduce
+            self.model, self._ears, x, reduce=self.reduce
         )
         return records
 
@@ -266,15 +98,14 @@ class GateProbe:
         if self.reduce is not None:
             return keras.tree.map_structure(ops.convert_to_numpy, records)
         result = []
-        for name, layer in self.layers:
-            gates, valid = records[name]
-            sigmoid = twin_class_of(layer).cell_class.sigmoid_gates
+        for ear in self._ears:
+            gates, valid = records[ear.name]
             result.append(
                 LayerGates(
-                    name,
+                    ear.name,
                     {k: ops.convert_to_numpy(v) for k, v in gates.items()},
                     ops.convert_to_numpy(valid),
-                    sigmoid,
+                    ear.kind.sigmoid_gates,
                 )
             )
         return result
@@ -324,14 +155,6 @@ def _numeric(dtype):
         return numeric(keras.backend.standardize_dtype(dtype))
     except (TypeError, ValueError):
         return False
-
-
-def twin_class_of(layer):
-    """The keras-gates layer class matching a (stock) layer's cell."""
-    for cell_class, twin_class in _TWINS:
-        if isinstance(layer.cell, cell_class):
-            return twin_class
-    raise TypeError(f"no keras-gates twin for {type(layer).__name__}")
 
 
 def gates(model, x, layers=None):

@@ -2,16 +2,18 @@
 
 import keras
 
-from keras_gates.describe import readable
 from keras_gates.gate_model import GatesOf, check_model, model_inputs
 from keras_gates.layers.base import GatedRNN
-from keras_gates.probe import stateful_layers, twin_class_of, twin_config
+from keras_gates.layers.kind import find_kind
+from keras_gates.listen import twin_config
+from keras_gates.probe import stateful_layers
 
 
 def _replace(layer):
     """The clone of `layer`, keras-gates for stock recurrent layers."""
-    if readable(layer) and not isinstance(layer, GatedRNN):
-        return twin_class_of(layer).from_config(twin_config(layer))
+    kind = find_kind(layer)
+    if kind is not None and not isinstance(layer, GatedRNN):
+        return kind.layer_class.from_config(twin_config(layer))
     if isinstance(layer, keras.layers.Bidirectional):
         return keras.layers.Bidirectional(
             _replace(layer.forward_layer),

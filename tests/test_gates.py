@@ -68,7 +68,7 @@ def test_gates_of_the_first_rows_for_training_statistics(
     # What GateMonitor(track_training=True) listens to: the gates of the
     # first rows of a batch, taken from the layer's own loop, while the
     # layer returns what it always returns.
-    from keras_gates.probe import listen, restore_call
+    from keras_gates.listen import Ear, listening
 
     layer = _gated_layer(
         cell, go_backwards=True, return_sequences=return_sequences
@@ -77,13 +77,9 @@ def test_gates_of_the_first_rows_for_training_statistics(
     x, mask = random_inputs(SHAPE), make_mask("holes")
     plain = layer(x, mask=mask)
     seen = []
-    previous = listen(
-        layer, None, lambda *args: seen.append(args), rows=BATCH - 1
-    )
-    try:
+    ear = Ear.of(layer.name, layer)
+    with listening(ear, lambda *args: seen.append(args), rows=BATCH - 1):
         listened = layer(x, mask=mask, training=True)
-    finally:
-        restore_call(layer, previous)
     assert_close(listened, plain, atol=0.0)
     ((gates, valid, training),) = seen
     assert training
@@ -474,7 +470,7 @@ def test_input_projection_before_the_loop_gives_the_same_results(
     # no GPU, so force that path and compare it with stock Keras and NumPy.
     import keras_gates.layers.base as base
 
-    monkeypatch.setattr(base, "_hoist_input_projection", lambda: True)
+    monkeypatch.setattr(base, "hoist_input_projection", lambda: True)
     options = dict(return_sequences=True, go_backwards=go_backwards)
     stock, gated = build_pair(
         cell.stock(**options),

@@ -1,5 +1,6 @@
 """GateMonitor: every gate of every recurrent layer, in TensorBoard."""
 
+import contextlib
 import os
 import time
 import warnings
@@ -232,6 +233,7 @@ class GateMonitor(keras.callbacks.Callback):
         self._probe = None
         self._probe_x = None
         self._sample = None
+        self._listening = contextlib.ExitStack()
         self._warned = False
 
     def on_train_begin(self, logs=None):
@@ -290,7 +292,7 @@ class GateMonitor(keras.callbacks.Callback):
         if listening:
             hooks.claim(self.model, self)
         if self._sample is not None and self._sample.available:
-            self._sample.start()
+            self._listening.enter_context(self._sample.listener())
         self._write_layout()
         if self.track_training:
             self._start_tracking()
@@ -337,7 +339,7 @@ class GateMonitor(keras.callbacks.Callback):
             for name, layer in self._probe.layers
         ]
         for accumulator in self._accumulators:
-            accumulator.start()
+            self._listening.enter_context(accumulator.listener())
 
     def on_epoch_begin(self, epoch, logs=None):
         self._cost.epoch_start = time.perf_counter()
@@ -431,13 +433,12 @@ class GateMonitor(keras.callbacks.Callback):
     def stop_listening(self):
         """Put back every `call` this monitor replaced; later fits of the
         model run without its listeners."""
-        listeners = list(self._accumulators)
-        if self._sample is not None and self._sample.available:
-            listeners.append(self._sample)
-        for listener in listeners:
-            listener.stop()
+        listened = bool(self._accumulators) or (
+            self._sample is not None and self._sample.available
+        )
+        self._listening.close()
         self._accumulators, self._sample = [], None
-        if listeners:
+        if listened:
             self.model.make_train_function(force=True)
         hooks.release(self.model, self)
 

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 from keras import ops
 
-from keras_gates.probe import twin_class_of
+from keras_gates.layers.kind import kind_of
 from keras_gates.summary import stats
 
 
@@ -68,7 +68,7 @@ class ProbeReducer:
         self.rows, self.heatmap_index = rows, heatmap_index
 
     def __call__(self, name, layer, gates, valid):
-        cell = twin_class_of(layer).cell_class
+        cell = kind_of(layer)
         names = cell.gate_names
         values = stats.stack(gates, names)
         sigmoid = [gate in cell.sigmoid_gates for gate in names]
@@ -98,7 +98,7 @@ class ProbeReducer:
     @staticmethod
     def read(name, layer, result, always):
         """The `ProbedLayer` of a layer from this reducer's `result`."""
-        cell = twin_class_of(layer).cell_class
+        cell = kind_of(layer)
         counts = result["counts"]
         return ProbedLayer(
             name=name,

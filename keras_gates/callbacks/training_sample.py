@@ -11,7 +11,7 @@ step, with no host transfer.
 import keras
 from keras import ops
 
-from keras_gates.probe import restore_call
+from keras_gates.listen import replaced_call
 
 
 class TrainingSample:
@@ -30,7 +30,7 @@ class TrainingSample:
             and bool(inputs)
             and all(None not in tuple(t.shape)[1:] for t in inputs)
         )
-        self.buffers, self.filled, self._previous = [], None, None
+        self.buffers, self.filled = [], None
         if not self.available:
             return
         with model.distribute_strategy.scope():
@@ -51,20 +51,19 @@ class TrainingSample:
                 synchronization="on_read",
             )
 
-    def start(self):
-        """Copy the inputs of every training call of the model."""
-        model, original = self.model, self.model.call
-        self._previous = model.__dict__.get("call")
+    def listener(self):
+        """A context manager: within it, every training call of the model
+        copies its inputs."""
 
-        def call(inputs, *args, **kwargs):
-            if kwargs.get("training"):
-                self._keep(inputs)
-            return original(inputs, *args, **kwargs)
+        def make(original):
+            def call(inputs, *args, **kwargs):
+                if kwargs.get("training"):
+                    self._keep(inputs)
+                return original(inputs, *args, **kwargs)
 
-        model.call = call
+            return call
 
-    def stop(self):
-        restore_call(self.model, self._previous)
+        return replaced_call(self.model, make)
 
     def _keep(self, inputs):
         arrays = keras.tree.flatten(inputs)

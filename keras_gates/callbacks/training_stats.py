@@ -17,7 +17,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gates.probe import listen, restore_call, twin_class_of, twin_of
+from keras_gates.layers.kind import kind_of
+from keras_gates.listen import Ear, listening
 from keras_gates.summary import stats
 
 
@@ -47,16 +48,12 @@ class GateAccumulator:
         self, name, layer, strategy, bins, left, right, cell_range, rows
     ):
         self.name, self.layer = name, layer
-        cell_class = twin_class_of(layer).cell_class
-        self.gate_names = cell_class.gate_names
-        self.sigmoid_gates = cell_class.sigmoid_gates
+        kind = kind_of(layer)
+        self.gate_names = kind.gate_names
+        self.sigmoid_gates = kind.sigmoid_gates
         self.bins, self.left, self.right = bins, left, right
         self.ranges = {
-            gate: (0.0, 1.0)
-            if gate in self.sigmoid_gates
-            else (-cell_range, cell_range)
-            if gate == "cell"
-            else (-1.0, 1.0)
+            gate: kind.bounds(gate, (-cell_range, cell_range))
             for gate in self.gate_names
         }
         self._low, self._high = np.array(
@@ -72,8 +69,7 @@ class GateAccumulator:
             "nonfinite": _counter((count,), strategy),
         }
         self.rows = rows
-        self._twin = twin_of(layer)
-        self._previous = None
+        self._ear = Ear.of(name, layer)
 
     def reset(self):
         for variable in self.counters.values():
@@ -102,18 +98,15 @@ class GateAccumulator:
             for i, gate in enumerate(self.gate_names)
         }
 
-    def start(self):
-        """Listen to the layer: update the counters in every training call."""
-        self._previous = listen(
-            self.layer,
-            self._twin,
+    def listener(self):
+        """A context manager: within it, every training call of the layer
+        updates the counters."""
+        return listening(
+            self._ear,
             lambda gates, valid, training: self.update(gates, valid),
-            wants_gates=bool,
+            wants=bool,
             rows=self.rows,
         )
-
-    def stop(self):
-        restore_call(self.layer, self._previous)
 
     def summary(self, always):
         """Per gate: its `keras_gates.summary.stats.GateStats`."""

@@ -2,69 +2,71 @@
 
 It subclasses `keras.layers.RNN` for the parts users rely on (stateful
 state variables, `reset_state`, masks, `Bidirectional` support) and runs
-its own time loop so that every gate of every step can come out.
-
-Layout of the loop: inputs are made time-major (and flipped under
-`go_backwards`), optionally projected by the input kernel for all steps at
-once, and scanned (`loop.scan`). What each step writes depends on the mode:
-its hidden state (output sequence), its states and gate activations, one
-tensor each (all gates), or those of a few rows (training statistics).
+its own time loop, `run`, so that every gate of every step can come out
+and be changed where it is computed. `call` is `run` with the gates the
+layer was asked for; listeners (`keras_gates.listen`) call `run` with
+other arguments instead of setting anything on the layer.
 """
 
-import sys
+import typing
 
 import keras
 from keras import ops
 
 from keras_gates.layers.cell import check_cell_args
-from keras_gates.layers.loop import check_backend, scan
+from keras_gates.layers.edit import step_edit
+from keras_gates.layers.inputs import (
+    check_gate_dtype,
+    check_sequences,
+    initial_states,
+)
+from keras_gates.layers.kind import register
+from keras_gates.layers.loop import check_backend, hoist_input_projection, scan
 
 
-def _hoist_input_projection():
-    """Whether to project every step's input before the loop.
+class Ran(typing.NamedTuple):
+    """What one run of a layer's time loop gives.
 
-    Measured on CPU (README, "Speed"): projecting inside the loop is faster
-    on both backends (hoisting cost 1.5x under XLA on TensorFlow and 1.3-1.9x
-    on JAX). On GPUs one large matmul before the loop is the known win
-    (cuDNN does it); that branch is taken on faith, not yet measured here.
+    Attributes:
+        output: the layer's output (the last one, or the sequence with
+            `return_sequences`).
+        states: the final states, a tuple.
+        gates: dict gate name -> (batch, time, units) in the order the
+            steps were processed, zero at masked steps; None when not
+            asked for.
+        valid: bool (batch, time) in the same order, False at masked steps.
     """
-    if keras.backend.backend() == "jax":
-        import jax
 
-        return jax.default_backend() == "gpu"
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU"))
+    output: typing.Any
+    states: tuple
+    gates: dict | None
+    valid: typing.Any
 
 
-GATE_DTYPES = ("float16", "bfloat16", "float32", "float64")
+def keep_states(layer, states):
+    """A stateful recurrent layer's state variables take `states`."""
+    if layer.stateful:
+        for variable, value in zip(layer.states, states):
+            variable.assign(value)
 
 
-def check_gate_dtype(owner, gate_dtype):
-    """`gate_dtype` standardized: None or one of `GATE_DTYPES`."""
-    if gate_dtype is None:
-        return None
-    try:
-        name = keras.backend.standardize_dtype(gate_dtype)
-    except (TypeError, ValueError):
-        name = None
-    if name not in GATE_DTYPES:
-        raise ValueError(
-            f"{owner}: argument `gate_dtype` must be None (the compute "
-            f"dtype) or one of {GATE_DTYPES}, got {gate_dtype!r}."
-        )
-    return name
+def _inside_bidirectional():
+    """Whether a `keras.layers.Bidirectional` is running: Keras opens a
+    name scope for each layer whose call (or build, or output shape) runs,
+    with the layer as the scope's caller."""
+    from keras.src.backend.common import global_state
 
-
-def numeric(dtype):
-    """Whether a (standardized) dtype holds numbers a layer can take."""
-    return dtype == "bool" or dtype.startswith(("float", "int", "uint", "bf"))
+    scopes = global_state.get_global_attribute("name_scope_stack") or ()
+    return any(
+        isinstance(scope.caller, keras.layers.Bidirectional) for scope in scopes
+    )
 
 
 class GatedRNN(keras.layers.RNN):
     """Base class of the keras-gates recurrent layers (not used directly).
 
-    Subclasses set `cell_class` (a `GateCell`) and `cell_name`.
+    Subclasses set `cell_class` (a `GateCell` with its `kind`) and
+    `cell_name`; defining one registers it as the layer of that kind.
     """
 
     cell_class = None
@@ -72,10 +74,6 @@ class GatedRNN(keras.layers.RNN):
     # Keras's LSTM and GRU take `use_cudnn` and drop the old
     # `implementation`; its SimpleRNN takes neither.
     takes_cudnn = True
-    # Set only while `keras_gates.probe.listen` runs the layer for training
-    # statistics: with `return_gates`, the gates of the first `_gate_rows`
-    # sequences alone, written inside the loop, without a gradient.
-    _gate_rows = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -84,6 +82,7 @@ class GatedRNN(keras.layers.RNN):
             if not hasattr(cls, name):
                 view = property(lambda self, n=name: getattr(self.cell, n))
                 setattr(cls, name, view)
+        register(cls)
 
     def __init__(self, units, return_gates=False, gate_dtype=None, **kwargs):
         owner = type(self).__name__
@@ -145,10 +144,17 @@ class GatedRNN(keras.layers.RNN):
         shape = super().compute_output_shape(sequences_shape)
         if not self.return_gates:
             return shape
-        # Bidirectional merges its halves' outputs and cannot carry a dict
-        # of gates; it asks this shape first, so say so here.
-        caller = sys._getframe(1).f_locals.get("self")
-        if isinstance(caller, keras.layers.Bidirectional):
+        self._refuse_bidirectional()
+        gate_shape = (sequences_shape[0], sequences_shape[1], self.cell.units)
+        gates = {name: gate_shape for name in self.gate_names}
+        if self.return_state:
+            return (*shape, gates)
+        return shape, gates
+
+    def _refuse_bidirectional(self):
+        """Bidirectional merges its halves' outputs and has no place for a
+        dict of gates: say so, rather than let the merge fail."""
+        if self.return_gates and _inside_bidirectional():
             raise ValueError(
                 f"{type(self).__name__} layer '{self.name}' with "
                 "return_gates=True cannot be wrapped in Bidirectional, which "
@@ -158,11 +164,6 @@ class GatedRNN(keras.layers.RNN):
                 "'<name>/forward' and '<name>/backward'), or use two layers, "
                 "one with go_backwards=True, and merge their outputs yourself."
             )
-        gate_shape = (sequences_shape[0], sequences_shape[1], self.cell.units)
-        gates = {name: gate_shape for name in self.gate_names}
-        if self.return_state:
-            return (*shape, gates)
-        return shape, gates
 
     def compute_mask(self, sequences, mask):
         output_mask = super().compute_mask(sequences, mask)
@@ -172,43 +173,8 @@ class GatedRNN(keras.layers.RNN):
             output_mask = [output_mask]
         return output_mask + [None] * len(self.gate_names)
 
-    def _check_inputs(self, sequences, mask=None):
-        """Numbers of shape (batch, time > 0, features), and a mask of
-        shape (batch, time) or (batch, time, 1); returns the mask as
-        (batch, time). Integer and bool inputs are cast, as Keras does."""
-        owner = f"{type(self).__name__} layer '{self.name}'"
-        dtype = keras.backend.standardize_dtype(sequences.dtype)
-        if not numeric(dtype):
-            raise TypeError(
-                f"{owner} expects numbers of shape (batch, time, features), "
-                f"got dtype {dtype}."
-            )
-        if sequences.shape[1] == 0:
-            raise ValueError(
-                f"{owner} needs at least one time step; got inputs of shape "
-                f"{tuple(sequences.shape)}."
-            )
-        if isinstance(mask, (list, tuple)):
-            mask = mask[0]
-        if mask is None:
-            return None
-        shape = tuple(mask.shape)
-        if len(shape) == 3 and shape[-1] == 1:
-            mask, shape = ops.squeeze(mask, -1), shape[:2]
-        fits = len(shape) == 2 and all(
-            m is None or s is None or m == s
-            for m, s in zip(shape, sequences.shape[:2])
-        )
-        if not fits:
-            raise ValueError(
-                f"{owner} expects a mask of shape (batch, time) = "
-                f"{tuple(sequences.shape[:2])} (or with a last axis of 1); "
-                f"got {shape}."
-            )
-        return mask
-
     def compute_output_spec(self, sequences, *args, **kwargs):
-        self._check_inputs(sequences, kwargs.get("mask"))
+        check_sequences(self, sequences, kwargs.get("mask"))
         spec = super().compute_output_spec(sequences, *args, **kwargs)
         if not self.return_gates:
             return spec
@@ -219,178 +185,151 @@ class GatedRNN(keras.layers.RNN):
         return (*spec[:-1], gates)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        mask = self._check_inputs(sequences, mask)
-        # Layer.__call__ casts inputs; stateless_call does not.
-        sequences = ops.cast(sequences, self.compute_dtype)
-        states = self._initial_states(sequences, initial_state)
-        # The weights, in the compute dtype, are read once per call rather
-        # than at every step of the loop.
-        weights = self.cell.weight_values()
-        with self.cell.bound_weights(weights):
-            output, states, gates = self._run(
-                sequences, states, mask, training, weights
-            )
-        if self.stateful:
-            for variable, value in zip(self.states, states):
-                variable.assign(value)
-        result = [output]
+        self._refuse_bidirectional()
+        ran = self.run(
+            sequences, initial_state, mask, training, gates=self.return_gates
+        )
+        keep_states(self, ran.states)
+        return self.result(ran, self.return_gates)
+
+    def result(self, ran, with_gates):
+        """What `call` returns for a `Ran`: the output, then the final
+        states with `return_state`, then the gates with `with_gates`."""
+        result = [ran.output]
         if self.return_state:
-            result.extend(states)
-        if self.return_gates:
-            result.append(gates)
+            result.extend(ran.states)
+        if with_gates:
+            result.append(ran.gates)
         return result[0] if len(result) == 1 else tuple(result)
 
-    def _initial_states(self, sequences, initial_state):
-        """The initial states as a tuple of tensors in the compute dtype."""
-        owner = f"{type(self).__name__} layer '{self.name}'"
-        batch = ops.shape(sequences)[0]
-        if self.stateful:
-            expected = self._expected_batch_size
-            if expected is not None and sequences.shape[0] not in (
-                None,
-                expected,
-            ):
-                raise ValueError(
-                    f"{owner} is stateful with batch size {expected}; got "
-                    f"inputs with batch size {sequences.shape[0]}."
-                )
-        if initial_state is None:
-            if self.stateful:
-                initial_state = self.states
-            else:
-                initial_state = self.cell.get_initial_state(batch_size=batch)
-        if not isinstance(initial_state, (list, tuple)):
-            initial_state = [initial_state]
-        if len(initial_state) != len(self.state_size):
-            raise ValueError(
-                f"{owner} expects {len(self.state_size)} initial state "
-                f"tensor(s) of shape (batch, {self.cell.units}); got "
-                f"{len(initial_state)}."
-            )
-        dtype, units = self.cell.compute_dtype, self.cell.units
-        states = [ops.convert_to_tensor(s, dtype) for s in initial_state]
-        # A state of shape (units,) or (1, units) serves the whole batch.
-        return tuple(
-            ops.broadcast_to(s, (batch, units))
-            if len(s.shape) == 1 or s.shape[0] == 1
-            else s
-            for s in states
-        )
+    def run(
+        self,
+        sequences,
+        initial_state=None,
+        mask=None,
+        training=False,
+        *,
+        gates=False,
+        rows=None,
+        edits=None,
+    ):
+        """Run the time loop; returns a `Ran`. Changes nothing (the states
+        of a stateful layer are kept by `call`, with `keep_states`).
 
-    def _run(self, sequences, states, mask, training, weights):
-        """The time loop: returns (output, final states, gate dict or None).
-
-        One of three loops runs (`_plain`, `_all_gates`, `_first_rows`);
-        each returns the final states, the hidden state of every step
-        (time-major) when the output sequence needs it, and the gates in
-        the order of `gate_names` (time-major) or None.
+        Args:
+            sequences: (batch, time, features).
+            initial_state: optional list of (batch, units) states; default
+                zeros, or the state variables of a stateful layer.
+            mask: optional bool (batch, time), False at padding steps.
+            training: whether dropout is active.
+            gates: also give every gate of every step, in `gate_dtype`,
+                differentiable.
+            rows: with `gates`, only those of the first `rows` sequences,
+                without a gradient (for statistics).
+            edits: optional dict gate name -> `keras_gates.Set` or
+                `keras_gates.Scale`, applied inside the loop where the gate
+                is computed.
         """
-        cell = self.cell
-        inputs = ops.transpose(sequences, (1, 0, 2))
-        if mask is not None:
-            mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool")), -1)
-        if self.go_backwards:
-            inputs = ops.flip(inputs, 0)
-            mask = None if mask is None else ops.flip(mask, 0)
+        mask = check_sequences(self, sequences, mask)
+        sequences = ops.cast(sequences, self.compute_dtype)
+        states = initial_states(self, sequences, initial_state)
+        cell, edits = self.cell, edits or {}
+        weights = cell.weight_values()
         dropout, recurrent = cell.step_masks(
             sequences[:, 0, :], states[0], training
         )
-        hoist = _hoist_input_projection()
+        # Time-major, in the order the steps are processed.
+        inputs = ops.transpose(sequences, (1, 0, 2))
+        valid = ops.ones(ops.shape(inputs)[:2], "bool")
+        if mask is not None:
+            valid = ops.transpose(ops.cast(mask, "bool"))
+        if self.go_backwards:
+            inputs, valid = ops.flip(inputs, 0), ops.flip(valid, 0)
+        hoist = hoist_input_projection()
         if hoist:
-            inputs = cell.project_inputs(inputs, dropout)
-        xs = [inputs] if mask is None else [inputs, mask]
-        names = tuple(weights)
+            inputs = cell.project_inputs(inputs, weights, dropout)
+        xs = {"x": inputs}
+        if mask is not None:
+            xs["valid"] = ops.expand_dims(valid, -1)
+        for name, edit in edits.items():
+            xs[f"{name}/where"], xs[f"{name}/value"] = edit.tensors(
+                ops.shape(inputs)[0], cell.units, self.compute_dtype
+            )
+        emit, read = self._writes(gates, rows, mask is not None)
 
-        def advance(carry, x_t, params):
-            """One step: the new states (after masking), the activations."""
-            with cell.bound_weights(dict(zip(names, params))):
-                z = x_t[0] if hoist else cell.project_inputs(x_t[0], dropout)
-                new, activations = cell.recur(z, carry, recurrent)
+        def step(carry, x_t, params):
+            w = dict(zip(weights, params))
+            z = x_t["x"] if hoist else cell.project_inputs(x_t["x"], w, dropout)
+            edit = step_edit(edits, x_t)
+            new, gate_values = cell.recur(z, carry, w, recurrent, edit)
             if mask is not None:
-                new = [ops.where(x_t[1], n, c) for n, c in zip(new, carry)]
-            return tuple(new), activations
+                new = [
+                    ops.where(x_t["valid"], n, c) for n, c in zip(new, carry)
+                ]
+            new = tuple(new)
+            return new, emit(new, gate_values)
 
-        def run(emit):
-            """`scan` with steps that write `emit(states, activations)`."""
-
-            def step(carry, x_t, params):
-                new, activations = advance(carry, x_t, params)
-                return new, emit(new, activations)
-
-            return scan(step, states, xs, tuple(weights.values()), self.unroll)
-
-        if not self.return_gates:
-            loop = self._plain
-        elif self._gate_rows is None:
-            loop = self._all_gates
-        else:
-            loop = self._first_rows
-        final, hidden, gate_seqs = loop(run)
+        final, ys = scan(step, states, xs, tuple(weights.values()), self.unroll)
         cell.reset_dropout_mask()
         cell.reset_recurrent_dropout_mask()
-
-        output = self._last_output(final[0], mask)
+        hidden, gate_seqs = read(ys)
+        output = self._last_output(final[0], xs.get("valid"))
         if self.return_sequences:
             output = ops.transpose(
-                self._output_sequence(hidden, mask), (1, 0, 2)
+                self._output_sequence(hidden, xs.get("valid")), (1, 0, 2)
             )
+        valid = ops.transpose(valid)  # (batch, time)
         if gate_seqs is None:
-            return output, final, None
-        if mask is not None:
-            valid = mask[:, : self._gate_rows]
-            gate_seqs = [ops.where(valid, g, 0) for g in gate_seqs]
-        gates = {
-            name: ops.transpose(g, (1, 0, 2))
-            for name, g in zip(cell.gate_names, gate_seqs)
+            return Ran(output, final, None, valid)
+        kept = ops.expand_dims(valid[:rows], -1)
+        gate_dict = {
+            name: ops.where(kept, ops.transpose(g, (1, 0, 2)), 0)
+            for name, g in zip(self.gate_names, gate_seqs)
         }
-        return output, final, gates
+        return Ran(output, final, gate_dict, valid)
 
-    def _plain(self, run):
-        """No gates: each step writes its hidden state if the output
-        sequence is returned, nothing otherwise."""
-        sequence = self.return_sequences
-        final, ys = run(lambda new, _: new[:1] if sequence else ())
-        return final, ys[0] if sequence else None, None
+    def _writes(self, gates, rows, masked):
+        """What each step writes, `emit(new states, gates)`, and `read`,
+        which gives back (hidden states per step or None, gates per step
+        or None), all time-major.
 
-    def _all_gates(self, run):
-        """Every gate of every row: each step writes its states and its
-        activations, one tensor each, in `gate_dtype`; the hidden states
-        double as the output sequence unless that dtype differs from the
-        compute dtype. Gradients flow through all of them."""
-        dtype = self.gate_dtype
-        apart = int(self.return_sequences and dtype != self.compute_dtype)
-
-        def emit(new, activations):
-            gates = tuple(ops.cast(v, dtype) for v in (*new, *activations))
-            return new[:apart] + gates
-
-        final, ys = run(emit)
-        # ys[0] is the hidden state: written apart, or as the first state.
-        return final, ys[0], self._collect(ys[apart:])
-
-    def _first_rows(self, run):
-        """Training statistics (`keras_gates.probe.listen`): the gates of
-        the first `_gate_rows` sequences, written without a gradient, next
-        to the usual output."""
-        rows, sequence = self._gate_rows, int(self.return_sequences)
-        dtype = self.gate_dtype
-
-        def emit(new, activations):
-            kept = tuple(
-                ops.stop_gradient(ops.cast(v[:rows], dtype))
-                for v in (*new, *activations)
+        Without gates a step writes its hidden state when the output
+        sequence needs it. With all gates it writes every gate in
+        `gate_dtype`, and the `hidden` gate doubles as the output sequence
+        unless its dtype differs or a mask makes the output carry states
+        over masked steps. With `rows` it writes the gates of the first
+        `rows` sequences, without a gradient, next to the usual output.
+        """
+        sequence, dtype = self.return_sequences, self.gate_dtype
+        if not gates:
+            return (
+                lambda new, _: new[:1] if sequence else (),
+                lambda ys: (ys[0] if sequence else None, None),
             )
-            return new[:sequence] + kept
+        if rows is None:
+            apart = int(sequence and (dtype != self.compute_dtype or masked))
+            hidden = self.gate_names.index("hidden")
 
-        final, ys = run(emit)
-        return final, ys[0] if sequence else None, self._collect(ys[sequence:])
+            def emit(new, values):
+                return new[:apart] + tuple(ops.cast(v, dtype) for v in values)
 
-    def _collect(self, sequences):
-        """The gates, in the order of `gate_names`, from the per-step
-        states followed by the per-step activations."""
-        count = len(self.state_size)
-        states, activations = list(sequences[:count]), list(sequences[count:])
-        return self.cell.collect(activations, states)
+            def read(ys):
+                gate_seqs = ys[apart:]
+                return (ys[0] if apart else gate_seqs[hidden]), gate_seqs
+
+            return emit, read
+        sequence = int(sequence)
+
+        def emit_rows(new, values):
+            kept = (
+                ops.stop_gradient(ops.cast(v[:rows], dtype)) for v in values
+            )
+            return new[:sequence] + tuple(kept)
+
+        return emit_rows, lambda ys: (
+            ys[0] if sequence else None,
+            ys[sequence:],
+        )
 
     def _output_sequence(self, hidden, mask):
         """Outputs per step from the (masked) hidden states, time-major.

@@ -2,16 +2,18 @@
 
 A keras-gates cell subclasses the Keras cell of the same name, so it creates
 the same weights (`kernel`, `recurrent_kernel`, `bias`, in that order, with
-the same shapes and gate column order) and has the same config. It splits
-the step into two parts that the layers reuse:
+the same shapes and gate column order) and has the same config. Its step
+is split into two parts that the layers' time loop reuses, each taking the
+weights as an argument (a dict from `weight_values()`):
 
-- `project_inputs(x)`: the input half of every gate pre-activation,
-  `x W + b`, for one step or for a whole time-major sequence at once;
-- `recur(z, states)`: the recurrent half, `h_{t-1} U`, and the point-wise
-  gate math, returning the new states and the gate activations.
+- `project_inputs(x, weights)`: the input half of every gate
+  pre-activation, `x W + b`, for one step or a whole time-major sequence;
+- `recur(z, states, weights, edit=...)`: the recurrent half, `h_{t-1} U`,
+  and the point-wise gate math; returns the new states and every gate, in
+  the order of the kind's gate names. `edit(name, value)` may change each
+  gate where it is computed (see `keras_gates.layers.edit`).
 """
 
-import contextlib
 import inspect
 import numbers
 
@@ -68,22 +70,30 @@ def masked_matmul(x, kernel, mask):
     return ops.matmul(x, kernel)
 
 
+def keep(name, value):
+    """The edit that changes nothing."""
+    return value
+
+
 class GateCell:
     """Mixin for keras-gates cells; put it before the Keras cell class.
 
-    Subclasses define `gate_names`, `activation_count` (how many gate
-    activations `recur` returns, before the states), `recur()` and
-    `collect()`, and may override `input_bias()`. `sigmoid_gates` names
-    the gates in the seed's sense: computed by `recurrent_activation`
-    (sigmoid by default) and used as multipliers.
+    Subclasses set `kind` (their `CellKind`) and define `recur()`, and may
+    override `input_bias()`. `gate_names` and `sigmoid_gates` come from the
+    kind: the sigmoid gates are computed by `recurrent_activation` (sigmoid
+    by default) and used as multipliers.
     """
 
-    gate_names = ()
-    activation_count = 0
-    sigmoid_gates = ()
+    kind = None
     # Keras's LSTM and GRU cells skip dropout at a rate of 1; its
     # SimpleRNN cell applies it (all zeros).
     drops_everything_at_rate_one = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kind is not None:
+            cls.gate_names = cls.kind.gate_names
+            cls.sigmoid_gates = cls.kind.sigmoid_gates
 
     def __init__(self, units, *args, **kwargs):
         check_cell_args(
@@ -106,46 +116,35 @@ class GateCell:
             if name != "self" and p.kind is not p.VAR_KEYWORD
         ]
 
-    def weight(self, name):
-        """Weight `name` in the compute dtype, or None if the cell has none.
+    def weight_values(self):
+        """`{name: tensor}` of the weights the cell has (`kernel`,
+        `recurrent_kernel`, `bias`), in the compute dtype.
 
         Keras casts weights only inside a layer's `__call__`; the layers
-        also run this math from `stateless_call`. Inside `bound_weights`
-        the bound tensors are used instead of the variables.
+        also run this math from `stateless_call`, and read the weights once
+        per call rather than at every step.
         """
-        bound = getattr(self, "_bound_weights", None)
-        if bound is not None:
-            return bound.get(name)
-        value = getattr(self, name)
-        return None if value is None else ops.cast(value, self.compute_dtype)
-
-    def weight_values(self):
-        """`{name: weight(name)}` for the weights the cell has."""
         names = ("kernel", "recurrent_kernel", "bias")
         return {
-            n: self.weight(n) for n in names if getattr(self, n) is not None
+            name: ops.cast(getattr(self, name), self.compute_dtype)
+            for name in names
+            if getattr(self, name) is not None
         }
 
-    @contextlib.contextmanager
-    def bound_weights(self, values):
-        """Run the cell math with the tensors `values` as its weights."""
-        previous = getattr(self, "_bound_weights", None)
-        # object.__setattr__: Keras must not track these tensors.
-        object.__setattr__(self, "_bound_weights", values)
-        try:
-            yield
-        finally:
-            object.__setattr__(self, "_bound_weights", previous)
-
-    def input_bias(self):
+    def input_bias(self, weights):
         """The bias added to the input projection, or None."""
-        return self.weight("bias")
+        return weights.get("bias")
 
-    def project_inputs(self, x, dropout_mask=None):
+    def project_inputs(self, x, weights, dropout_mask=None):
         """`x W + b` for inputs of shape (..., D); returns (..., G*units)."""
-        z = masked_matmul(x, self.weight("kernel"), dropout_mask)
-        bias = self.input_bias()
+        z = masked_matmul(x, weights["kernel"], dropout_mask)
+        bias = self.input_bias(weights)
         return z if bias is None else z + bias
+
+    def recur(self, z, states, weights, recurrent_mask=None, edit=keep):
+        """One step from its input projection `z`: `(new states, gates)`,
+        the gates a tuple in the order of `gate_names`."""
+        raise NotImplementedError
 
     def step_masks(self, batch_input, state, training):
         """The dropout masks of one call: (input mask, recurrent mask).
@@ -175,11 +174,10 @@ class GateCell:
         """
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         dropout, recurrent = self.step_masks(inputs, states[0], training)
-        z = self.project_inputs(inputs, dropout)
-        new_states, activations = self.recur(z, states, recurrent)
-        gates = self.collect(activations, new_states)
-        gates = dict(zip(self.gate_names, gates))
-        return new_states[0], new_states, gates
+        weights = self.weight_values()
+        z = self.project_inputs(inputs, weights, dropout)
+        new_states, gates = self.recur(z, states, weights, recurrent)
+        return new_states[0], new_states, dict(zip(self.gate_names, gates))
 
     def call(self, inputs, states, training=False):
         output, new_states, _ = self.step_with_gates(inputs, states, training)

@@ -4,7 +4,34 @@ import keras
 from keras import ops
 
 from keras_gates.layers.base import GatedRNN
-from keras_gates.layers.cell import GateCell, masked_matmul
+from keras_gates.layers.cell import GateCell, keep, masked_matmul
+from keras_gates.layers.kind import CellKind, Gate
+
+KIND = CellKind(
+    name="GRU",
+    stock_cell=keras.layers.GRUCell,
+    gates=(
+        Gate("update", "gate", (0.0, 1.0)),
+        Gate("reset", "gate", (0.0, 1.0)),
+        Gate("candidate", "layer", (-1.0, 1.0)),
+        Gate("hidden", "state", (-1.0, 1.0)),
+    ),
+    states=("hidden",),
+    layers=(
+        ("update gate", "recurrent_activation"),
+        ("reset gate", "recurrent_activation"),
+        ("candidate", "activation"),
+    ),
+    operators=(
+        "reset * h_{t-1} (inside the candidate layer)",
+        "1 - update",
+        "update * h_{t-1}",
+        "(1 - update) * candidate",
+        "h_t = update * h_{t-1} + (1 - update) * candidate",
+    ),
+    figures=("lstm_vs_gru",),
+    compared_with="LSTM",
+)
 
 _GATE_EQUATIONS = """
     With `W`, `U` the column blocks of `kernel` and `recurrent_kernel`
@@ -61,28 +88,27 @@ class GRUCell(GateCell, keras.layers.GRUCell):
     ['update', 'reset', 'candidate', 'hidden']
     """
 
-    gate_names = ("update", "reset", "candidate", "hidden")
-    sigmoid_gates = ("update", "reset")
-    activation_count = 3
+    kind = KIND
 
-    def input_bias(self):
-        bias = self.weight("bias")
+    def input_bias(self, weights):
+        bias = weights.get("bias")
         if bias is None or not self.reset_after:
             return bias
         return bias[0]
 
-    def recur(self, z, states, recurrent_mask=None):
+    def recur(self, z, states, weights, recurrent_mask=None, edit=keep):
         h = states[0]
         z_z, z_r, z_h = ops.split(z, 3, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
-        kernel = self.weight("recurrent_kernel")
+        kernel = weights["recurrent_kernel"]
         if self.reset_after:
             rec = masked_matmul(h, kernel, recurrent_mask)
-            if self.bias is not None:
-                rec = rec + self.weight("bias")[1]
+            if "bias" in weights:
+                rec = rec + weights["bias"][1]
             rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
-            update, reset = sigma(z_z + rec_z), sigma(z_r + rec_r)
-            candidate = act(z_h + reset * rec_h)
+            update = edit("update", sigma(z_z + rec_z))
+            reset = edit("reset", sigma(z_r + rec_r))
+            candidate = edit("candidate", act(z_h + reset * rec_h))
         else:
             split = 2 * self.units
             gate_mask, candidate_mask = recurrent_mask, None
@@ -93,16 +119,19 @@ class GRUCell(GateCell, keras.layers.GRUCell):
                 )
             rec = masked_matmul(h, kernel[:, :split], gate_mask)
             rec_z, rec_r = ops.split(rec, 2, axis=-1)
-            update, reset = sigma(z_z + rec_z), sigma(z_r + rec_r)
-            candidate = act(
-                z_h
-                + masked_matmul(reset * h, kernel[:, split:], candidate_mask)
+            update = edit("update", sigma(z_z + rec_z))
+            reset = edit("reset", sigma(z_r + rec_r))
+            candidate = edit(
+                "candidate",
+                act(
+                    z_h
+                    + masked_matmul(
+                        reset * h, kernel[:, split:], candidate_mask
+                    )
+                ),
             )
-        h = update * h + (1.0 - update) * candidate
-        return [h], [update, reset, candidate]
-
-    def collect(self, activations, states):
-        return [*activations, states[0]]
+        h = edit("hidden", update * h + (1.0 - update) * candidate)
+        return [h], (update, reset, candidate, h)
 
 
 @keras.saving.register_keras_serializable(package="keras_gates")

@@ -4,7 +4,36 @@ import keras
 from keras import ops
 
 from keras_gates.layers.base import GatedRNN
-from keras_gates.layers.cell import GateCell, masked_matmul
+from keras_gates.layers.cell import GateCell, keep, masked_matmul
+from keras_gates.layers.kind import CellKind, Gate
+
+KIND = CellKind(
+    name="LSTM",
+    stock_cell=keras.layers.LSTMCell,
+    gates=(
+        Gate("input", "gate", (0.0, 1.0)),
+        Gate("forget", "gate", (0.0, 1.0)),
+        Gate("candidate", "layer", (-1.0, 1.0)),
+        Gate("output", "gate", (0.0, 1.0)),
+        Gate("cell", "state", None),
+        Gate("hidden", "state", (-1.0, 1.0)),
+    ),
+    states=("hidden", "cell"),
+    layers=(
+        ("input gate", "recurrent_activation"),
+        ("forget gate", "recurrent_activation"),
+        ("candidate", "activation"),
+        ("output gate", "recurrent_activation"),
+    ),
+    operators=(
+        "forget * c_{t-1}",
+        "input * candidate",
+        "c_t = forget * c_{t-1} + input * candidate",
+        "activation(c_t)",
+        "h_t = output * activation(c_t)",
+    ),
+    figures=("lstm_gates", "lstm_dimensions", "lstm_vs_gru"),
+)
 
 _GATE_EQUATIONS = """
     With `W`, `U`, `b` the column blocks of `kernel`, `recurrent_kernel` and
@@ -60,25 +89,20 @@ class LSTMCell(GateCell, keras.layers.LSTMCell):
     True
     """
 
-    gate_names = ("input", "forget", "candidate", "output", "cell", "hidden")
-    sigmoid_gates = ("input", "forget", "output")
-    activation_count = 4
+    kind = KIND
 
-    def recur(self, z, states, recurrent_mask=None):
+    def recur(self, z, states, weights, recurrent_mask=None, edit=keep):
         h, c = states
-        z = z + masked_matmul(
-            h, self.weight("recurrent_kernel"), recurrent_mask
-        )
+        z = z + masked_matmul(h, weights["recurrent_kernel"], recurrent_mask)
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         sigma, act = self.recurrent_activation, self.activation
-        i, f, g, o = sigma(z_i), sigma(z_f), act(z_c), sigma(z_o)
-        c = f * c + i * g
-        h = o * act(c)
-        return [h, c], [i, f, g, o]
-
-    def collect(self, activations, states):
-        h, c = states
-        return [*activations, c, h]
+        i = edit("input", sigma(z_i))
+        f = edit("forget", sigma(z_f))
+        g = edit("candidate", act(z_c))
+        o = edit("output", sigma(z_o))
+        c = edit("cell", f * c + i * g)
+        h = edit("hidden", o * act(c))
+        return [h, c], (i, f, g, o, c, h)
 
 
 @keras.saving.register_keras_serializable(package="keras_gates")

@@ -3,7 +3,18 @@
 import keras
 
 from keras_gates.layers.base import GatedRNN
-from keras_gates.layers.cell import GateCell, masked_matmul
+from keras_gates.layers.cell import GateCell, keep, masked_matmul
+from keras_gates.layers.kind import CellKind, Gate
+
+KIND = CellKind(
+    name="SimpleRNN",
+    stock_cell=keras.layers.SimpleRNNCell,
+    gates=(Gate("hidden", "state", (-1.0, 1.0)),),
+    states=("hidden",),
+    layers=(("hidden", "activation"),),
+    operators=(),
+    figures=("rnn_cell",),
+)
 
 _GATE_EQUATIONS = """
     With `act` the `activation` (one neural-network layer, (D_x + units) ->
@@ -47,21 +58,15 @@ class SimpleRNNCell(GateCell, keras.layers.SimpleRNNCell):
     ['hidden']
     """
 
-    gate_names = ("hidden",)
-    sigmoid_gates = ()
+    kind = KIND
     drops_everything_at_rate_one = True
-    activation_count = 0
 
-    def recur(self, z, states, recurrent_mask=None):
-        h = states[0]
-        h = self.activation(
-            z
-            + masked_matmul(h, self.weight("recurrent_kernel"), recurrent_mask)
+    def recur(self, z, states, weights, recurrent_mask=None, edit=keep):
+        rec = masked_matmul(
+            states[0], weights["recurrent_kernel"], recurrent_mask
         )
-        return [h], []
-
-    def collect(self, activations, states):
-        return [states[0]]
+        h = edit("hidden", self.activation(z + rec))
+        return [h], (h,)
 
 
 @keras.saving.register_keras_serializable(package="keras_gates")

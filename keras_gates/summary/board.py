@@ -15,7 +15,7 @@ import json
 import keras
 import numpy as np
 
-from keras_gates.probe import twin_class_of
+from keras_gates.layers.kind import kind_of
 from tensorboard_plugin_gates import metadata
 
 
@@ -48,7 +48,7 @@ class Board:
                 summaries,
                 index,
                 name,
-                twin_class_of(layer),
+                kind_of(layer),
                 layer,
                 [r for r in table.rows if r.layer == name],
                 thresholds,
@@ -111,14 +111,14 @@ def layer_info(
     steps are the steps of the model's input (whose tokens are written);
     `first_step` is the input step the stored sequences start at.
     """
-    cell = kind.cell_class
+
     info = {
         "index": index,
-        "kind": kind.__name__,
+        "kind": kind.name,
         "units": int(layer.cell.units),
         "input_dim": int(layer.cell.kernel.shape[0]),
-        "gates": list(cell.gate_names),
-        "sigmoid_gates": list(cell.sigmoid_gates),
+        "gates": list(kind.gate_names),
+        "sigmoid_gates": list(kind.sigmoid_gates),
         "go_backwards": bool(layer.go_backwards),
         "params": int(layer.count_params()),
         "dimensions": [dataclasses.asdict(row) for row in rows],

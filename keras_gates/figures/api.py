@@ -1,19 +1,6 @@
-"""Four figures of a recurrent cell, drawn for a layer's real sizes.
+"""What callers use: `draw`, `shown_by`, `mean_openness`, `save`, `to_pixels`.
 
-They explain what the gates logged by keras-gates are: `rnn_cell` (the
-simple RNN cell: one tanh layer on x_t joined to h_{t-1}), `lstm_gates`
-(the LSTM cell, each gate a sigmoid layer and a multiplication),
-`lstm_dimensions` (what each of its four layers maps to what, with weight
-shapes and parameter counts) and `lstm_vs_gru` (the two cells side by
-side). Sizes are D_x (input features) and D_h (units); parameter counts
-follow `use_bias` and, for the GRU, `reset_after` (Keras's defaults: with
-biases, `reset_after=True`), read from the layer when one is given. Given
-the mean value of each sigmoid gate (`mean_openness`), the gate boxes are
-coloured by it.
-
-Figures are `matplotlib.figure.Figure` objects rendered with the Agg
-canvas only: nothing goes through `pyplot`, so no window opens and no
-figure needs closing.
+`FIGURES` names the four figures; `_KINDS` says which cell kinds they show.
 """
 
 import os

@@ -9,13 +9,30 @@ import pathlib
 import keras
 import matplotlib
 import numpy as np
-from matplotlib import colormaps, colors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
-from matplotlib.path import Path
+from matplotlib.patches import Circle
 
+from keras_gates.figures.kit import (
+    BOX_H,
+    BOX_W,
+    CELL_LIMITS,
+    INK,
+    LAYER,
+    OP_R,
+    box,
+    cell_outline,
+    colorbar,
+    dot,
+    gate_colour,
+    gate_lines,
+    new_axes,
+    new_figure,
+    note,
+    operator,
+    tag,
+    wire,
+)
 from keras_gates.layers import GRUCell, LSTMCell, SimpleRNNCell
 
 FIGURES = ("rnn_cell", "lstm_gates", "lstm_dimensions", "lstm_vs_gru")
@@ -35,17 +52,6 @@ _KINDS = {
     ),
 }
 _SIGMOID_GATES = LSTMCell.sigmoid_gates + GRUCell.sigmoid_gates
-
-_INK = "#333333"  # wires, outlines, text
-_LAYER = "#fce8a4"  # a neural-network layer that is not a gate
-_OPERATOR = "#f7c8d4"  # a point-wise operator
-_GATE = "#f08a3c"  # a gate, when no openness is given
-_TAG = "#1f4e8c"  # sizes written on wires
-_CELL = "#f2f2f2"  # the cell's background
-_OPENNESS_MAP = "viridis"  # as the heatmaps of sigmoid gates
-
-_BOX_W, _BOX_H, _OP_R = 1.7, 1.5, 0.36
-_CELL_LIMITS = (-2.8, 17.2), (-2, 8.4)  # the 14 x 8 cells, with their ends
 
 
 # ----------------------------------------------------------------- sizes
@@ -103,172 +109,6 @@ def _check_openness(openness, allowed, argument):
     return checked
 
 
-# ------------------------------------------------------------ primitives
-
-
-def _readable_on(face):
-    r, g, b = colors.to_rgb(face)
-    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else _INK
-
-
-def _gate_colour(openness, gate):
-    if gate in openness:
-        return colormaps[_OPENNESS_MAP](openness[gate])
-    return _GATE
-
-
-def _new_axes(figure, rect, xlim, ylim):
-    ax = figure.add_axes(rect)
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    return ax
-
-
-def _wire(ax, *points, colour=_INK, arrow=True, width=1.6):
-    """A polyline through `points`, arrow head at the last one."""
-    codes = [Path.MOVETO] + [Path.LINETO] * (len(points) - 1)
-    ax.add_patch(
-        FancyArrowPatch(
-            path=Path(np.asarray(points, float), codes),
-            arrowstyle="-|>" if arrow else "-",
-            mutation_scale=11,
-            color=colour,
-            linewidth=width,
-            joinstyle="miter",
-            zorder=2,
-        )
-    )
-
-
-def _dot(ax, x, y):
-    ax.add_patch(Circle((x, y), 0.09, color=_INK, zorder=4))
-
-
-def _box(ax, x, y, lines, face):
-    """A neural-network layer: a rounded box with centred lines of text."""
-    ax.add_patch(
-        FancyBboxPatch(
-            (x - _BOX_W / 2, y - _BOX_H / 2),
-            _BOX_W,
-            _BOX_H,
-            boxstyle="round,pad=0,rounding_size=0.18",
-            facecolor=face,
-            edgecolor=_INK,
-            linewidth=1.2,
-            zorder=5,
-        )
-    )
-    text_colour = _readable_on(face)
-    sizes = (13, 7.5, 7.5)
-    offsets = {1: (0.0,), 2: (0.2, -0.38), 3: (0.33, -0.12, -0.48)}
-    for line, size, dy in zip(lines, sizes, offsets[len(lines)]):
-        ax.text(
-            x,
-            y + dy,
-            line,
-            ha="center",
-            va="center",
-            fontsize=size,
-            color=text_colour,
-            zorder=6,
-        )
-
-
-def _operator(ax, x, y, symbol, face=_OPERATOR, width=None):
-    """A point-wise operator: a circle (or a pill `width` wide)."""
-    if width is None:
-        ax.add_patch(
-            Circle((x, y), _OP_R, facecolor=face, edgecolor=_INK, zorder=5)
-        )
-    else:
-        ax.add_patch(
-            FancyBboxPatch(
-                (x - width / 2, y - _OP_R),
-                width,
-                2 * _OP_R,
-                boxstyle=f"round,pad=0,rounding_size={_OP_R}",
-                facecolor=face,
-                edgecolor=_INK,
-                zorder=5,
-            )
-        )
-    ax.text(
-        x,
-        y,
-        symbol,
-        ha="center",
-        va="center",
-        fontsize=10 if width or len(symbol) > 1 else 12,
-        color=_readable_on(face),
-        zorder=6,
-    )
-
-
-def _note(ax, x, y, text, **kwargs):
-    kwargs = {"ha": "center", "va": "center", "fontsize": 8, **kwargs}
-    ax.text(x, y, text, color=_INK, zorder=6, **kwargs)
-
-
-def _tag(ax, x, y, text, **kwargs):
-    """A size written on a wire, on a white background."""
-    kwargs = {"ha": "center", "va": "center", "fontsize": 7.5, **kwargs}
-    ax.text(
-        x,
-        y,
-        text,
-        color=_TAG,
-        zorder=7,
-        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
-        **kwargs,
-    )
-
-
-def _cell_outline(ax, width, height):
-    ax.add_patch(
-        FancyBboxPatch(
-            (0, 0),
-            width,
-            height,
-            boxstyle="round,pad=0,rounding_size=0.5",
-            facecolor=_CELL,
-            edgecolor="#9a9a9a",
-            linewidth=1.2,
-            zorder=0,
-        )
-    )
-
-
-def _figure(width, height, title):
-    figure = Figure(figsize=(width, height), dpi=100, facecolor="white")
-    FigureCanvasAgg(figure)
-    figure.suptitle(title, fontsize=13, fontweight="bold", y=0.975)
-    return figure
-
-
-def _colorbar(figure, openness, rect):
-    """The openness scale, drawn when some gate has a value."""
-    if not openness:
-        return
-    mappable = ScalarMappable(
-        colors.Normalize(0.0, 1.0), colormaps[_OPENNESS_MAP]
-    )
-    bar = figure.colorbar(mappable, cax=figure.add_axes(rect))
-    bar.set_label("mean gate value: 0 shut, 1 open", fontsize=8)
-    bar.ax.tick_params(labelsize=7)
-
-
-def _gate_lines(gate, openness, extra=None):
-    """The text of a gate box: σ, its name, then openness or `extra`."""
-    lines = ["σ", f"{gate} gate"]
-    if gate in openness:
-        lines.append(f"{openness[gate]:.2f} open")
-    elif extra:
-        lines.append(extra)
-    return lines
-
-
 # ------------------------------------------------------------------ cells
 
 
@@ -278,46 +118,46 @@ def _draw_lstm(ax, d_x, d_h, openness, sizes):
     `sizes`: write D_x, D_h and each layer's mapping on the wires and
     boxes; otherwise name what each gate's multiplication acts on.
     """
-    _cell_outline(ax, 14, 8)
+    cell_outline(ax, 14, 8)
     mapping = f"{d_x + d_h} → {d_h}" if sizes else None
-    colour = {g: _gate_colour(openness, g) for g in _KINDS["LSTM"][1]}
+    colour = {g: gate_colour(openness, g) for g in _KINDS["LSTM"][1]}
     # Inputs joined: h_{t-1} from the left, x_t from below.
-    _wire(ax, (-1.2, 1), (10, 1), arrow=False)
-    _wire(ax, (1, -1.2), (1, 1), arrow=False)
-    _dot(ax, 1, 1)
+    wire(ax, (-1.2, 1), (10, 1), arrow=False)
+    wire(ax, (1, -1.2), (1, 1), arrow=False)
+    dot(ax, 1, 1)
     # The four layers, fed from the joined inputs.
     for x in (3, 5.5, 7.5, 10):
-        _wire(ax, (x, 1), (x, 3 - _BOX_H / 2))
+        wire(ax, (x, 1), (x, 3 - BOX_H / 2))
     for x, gate in ((3, "forget"), (5.5, "input"), (10, "output")):
-        _box(ax, x, 3, _gate_lines(gate, openness, mapping), colour[gate])
+        box(ax, x, 3, gate_lines(gate, openness, mapping), colour[gate])
     candidate = ["tanh", "candidate"] + ([mapping] if sizes else [])
-    _box(ax, 7.5, 3, candidate, _LAYER)
+    box(ax, 7.5, 3, candidate, LAYER)
     # Cell state along the top: forget x, then + the new information.
-    _wire(ax, (-1.2, 7), (3 - _OP_R, 7))
-    _wire(ax, (3 + _OP_R, 7), (7.5 - _OP_R, 7))
-    _wire(ax, (7.5 + _OP_R, 7), (15.2, 7))
-    _wire(ax, (3, 3 + _BOX_H / 2), (3, 7 - _OP_R), colour=colour["forget"])
-    _operator(ax, 3, 7, "×", colour["forget"])
-    _operator(ax, 7.5, 7, "+")
+    wire(ax, (-1.2, 7), (3 - OP_R, 7))
+    wire(ax, (3 + OP_R, 7), (7.5 - OP_R, 7))
+    wire(ax, (7.5 + OP_R, 7), (15.2, 7))
+    wire(ax, (3, 3 + BOX_H / 2), (3, 7 - OP_R), colour=colour["forget"])
+    operator(ax, 3, 7, "×", colour["forget"])
+    operator(ax, 7.5, 7, "+")
     # Input gate x candidate, added to the cell state.
-    _wire(
+    wire(
         ax,
-        (5.5, 3 + _BOX_H / 2),
+        (5.5, 3 + BOX_H / 2),
         (5.5, 5),
-        (7.5 - _OP_R, 5),
+        (7.5 - OP_R, 5),
         colour=colour["input"],
     )
-    _wire(ax, (7.5, 3 + _BOX_H / 2), (7.5, 5 - _OP_R))
-    _operator(ax, 7.5, 5, "×", colour["input"])
-    _wire(ax, (7.5, 5 + _OP_R), (7.5, 7 - _OP_R))
+    wire(ax, (7.5, 3 + BOX_H / 2), (7.5, 5 - OP_R))
+    operator(ax, 7.5, 5, "×", colour["input"])
+    wire(ax, (7.5, 5 + OP_R), (7.5, 7 - OP_R))
     # Output gate x tanh(c_t) gives h_t.
-    _dot(ax, 12, 7)
-    _wire(ax, (12, 7), (12, 5 + _OP_R))
-    _operator(ax, 12, 5, "tanh", width=1.3)
-    _wire(ax, (12, 5 - _OP_R), (12, 3 + _OP_R))
-    _wire(ax, (10 + _BOX_W / 2, 3), (12 - _OP_R, 3), colour=colour["output"])
-    _operator(ax, 12, 3, "×", colour["output"])
-    _wire(ax, (12 + _OP_R, 3), (15.2, 3))
+    dot(ax, 12, 7)
+    wire(ax, (12, 7), (12, 5 + OP_R))
+    operator(ax, 12, 5, "tanh", width=1.3)
+    wire(ax, (12, 5 - OP_R), (12, 3 + OP_R))
+    wire(ax, (10 + BOX_W / 2, 3), (12 - OP_R, 3), colour=colour["output"])
+    operator(ax, 12, 3, "×", colour["output"])
+    wire(ax, (12 + OP_R, 3), (15.2, 3))
     # Ends of the wires.
     ends = {
         "c_{t-1}": (-1.35, 7, "right"),
@@ -326,94 +166,94 @@ def _draw_lstm(ax, d_x, d_h, openness, sizes):
         "h_t": (15.35, 3, "left"),
     }
     for name, (x, y, ha) in ends.items():
-        _note(ax, x, y, f"${name}$", ha=ha, fontsize=11)
-    _note(ax, 1, -1.55, "$x_t$", fontsize=11)
+        note(ax, x, y, f"${name}$", ha=ha, fontsize=11)
+    note(ax, 1, -1.55, "$x_t$", fontsize=11)
     if sizes:
-        _tag(ax, 1.6, -0.5, f"D_x = {d_x}", ha="left")
-        _tag(ax, -0.6, 1.45, f"D_h = {d_h}")
-        _tag(ax, 2.0, 1.45, f"{d_x} + {d_h} = {d_x + d_h}")
+        tag(ax, 1.6, -0.5, f"D_x = {d_x}", ha="left")
+        tag(ax, -0.6, 1.45, f"D_h = {d_h}")
+        tag(ax, 2.0, 1.45, f"{d_x} + {d_h} = {d_x + d_h}")
         for x, y in ((-0.6, 7), (5.2, 7), (10, 7), (13.6, 7), (13.6, 3)):
-            _tag(ax, x, y, str(d_h))
+            tag(ax, x, y, str(d_h))
     else:
-        _note(ax, 3, 7.6, "forget × $c_{t-1}$")
-        _note(ax, 7.95, 5, "input × candidate", ha="left")
-        _note(ax, 12.3, 1.85, "output × tanh($c_t$)")
+        note(ax, 3, 7.6, "forget × $c_{t-1}$")
+        note(ax, 7.95, 5, "input × candidate", ha="left")
+        note(ax, 12.3, 1.85, "output × tanh($c_t$)")
 
 
 def _draw_gru(ax, openness):
     """The GRU cell on the 14 x 8 frame of `_draw_lstm`: h along the top."""
-    _cell_outline(ax, 14, 8)
-    colour = {g: _gate_colour(openness, g) for g in _KINDS["GRU"][1]}
+    cell_outline(ax, 14, 8)
+    colour = {g: gate_colour(openness, g) for g in _KINDS["GRU"][1]}
     reset, update, keep, one_minus, new = 2.8, 5.2, 8.0, 9.5, 11.0
     # h_{t-1} along the top, and down to join x_t for the two gates.
-    _wire(ax, (-1.2, 7), (keep - _OP_R, 7))
-    _dot(ax, 0.8, 7)
-    _wire(ax, (0.8, 7), (0.8, 1.2), (update, 1.2), arrow=False)
-    _wire(ax, (1.6, -1.2), (1.6, 1.2), arrow=False)
-    _dot(ax, 1.6, 1.2)
+    wire(ax, (-1.2, 7), (keep - OP_R, 7))
+    dot(ax, 0.8, 7)
+    wire(ax, (0.8, 7), (0.8, 1.2), (update, 1.2), arrow=False)
+    wire(ax, (1.6, -1.2), (1.6, 1.2), arrow=False)
+    dot(ax, 1.6, 1.2)
     for x in (reset, update):
-        _wire(ax, (x, 1.2), (x, 3 - _BOX_H / 2))
-    _box(ax, reset, 3, _gate_lines("reset", openness), colour["reset"])
-    _box(ax, update, 3, _gate_lines("update", openness), colour["update"])
+        wire(ax, (x, 1.2), (x, 3 - BOX_H / 2))
+    box(ax, reset, 3, gate_lines("reset", openness), colour["reset"])
+    box(ax, update, 3, gate_lines("update", openness), colour["update"])
     # Reset x h_{t-1}, joined to x_t, into the candidate layer; its wire
     # breaks where the update gate's wire crosses it.
-    _dot(ax, 0.8, 4.6)
-    _wire(ax, (0.8, 4.6), (reset - _OP_R, 4.6))
-    _wire(
+    dot(ax, 0.8, 4.6)
+    wire(ax, (0.8, 4.6), (reset - OP_R, 4.6))
+    wire(
         ax,
-        (reset, 3 + _BOX_H / 2),
-        (reset, 4.6 - _OP_R),
+        (reset, 3 + BOX_H / 2),
+        (reset, 4.6 - OP_R),
         colour=colour["reset"],
     )
-    _operator(ax, reset, 4.6, "×", colour["reset"])
-    _wire(ax, (reset + _OP_R, 4.6), (update - 0.2, 4.6), arrow=False)
-    _wire(ax, (update + 0.2, 4.6), (9.6, 4.6), (9.6, 3), (new - _BOX_W / 2, 3))
-    _dot(ax, 1.6, 0.4)
-    _wire(ax, (1.6, 0.4), (new, 0.4), (new, 3 - _BOX_H / 2))
-    _box(ax, new, 3, ["tanh", "candidate"], _LAYER)
+    operator(ax, reset, 4.6, "×", colour["reset"])
+    wire(ax, (reset + OP_R, 4.6), (update - 0.2, 4.6), arrow=False)
+    wire(ax, (update + 0.2, 4.6), (9.6, 4.6), (9.6, 3), (new - BOX_W / 2, 3))
+    dot(ax, 1.6, 0.4)
+    wire(ax, (1.6, 0.4), (new, 0.4), (new, 3 - BOX_H / 2))
+    box(ax, new, 3, ["tanh", "candidate"], LAYER)
     # Update x h_{t-1} plus (1 - update) x candidate gives h_t.
-    _wire(
+    wire(
         ax,
-        (update, 3 + _BOX_H / 2),
+        (update, 3 + BOX_H / 2),
         (update, 5.7),
         (keep, 5.7),
-        (keep, 7 - _OP_R),
+        (keep, 7 - OP_R),
         colour=colour["update"],
     )
-    _dot(ax, keep, 5.7)
-    _wire(ax, (keep, 5.7), (one_minus - _OP_R, 5.7), colour=colour["update"])
-    _operator(ax, one_minus, 5.7, "1−")
-    _wire(ax, (one_minus + _OP_R, 5.7), (new - _OP_R, 5.7))
-    _wire(ax, (new, 3 + _BOX_H / 2), (new, 5.7 - _OP_R))
-    _operator(ax, new, 5.7, "×")
-    _wire(ax, (new, 5.7 + _OP_R), (new, 7 - _OP_R))
-    _operator(ax, keep, 7, "×", colour["update"])
-    _wire(ax, (keep + _OP_R, 7), (new - _OP_R, 7))
-    _operator(ax, new, 7, "+")
-    _wire(ax, (new + _OP_R, 7), (15.2, 7))
-    _note(ax, -1.35, 7, "$h_{t-1}$", ha="right", fontsize=11)
-    _note(ax, 15.35, 7, "$h_t$", ha="left", fontsize=11)
-    _note(ax, 1.6, -1.55, "$x_t$", fontsize=11)
-    _note(ax, reset, 5.25, "reset × $h_{t-1}$")
-    _note(ax, keep, 7.6, "update × $h_{t-1}$")
-    _note(ax, new + 0.55, 4.7, "(1 − update)\n× candidate", ha="left")
+    dot(ax, keep, 5.7)
+    wire(ax, (keep, 5.7), (one_minus - OP_R, 5.7), colour=colour["update"])
+    operator(ax, one_minus, 5.7, "1−")
+    wire(ax, (one_minus + OP_R, 5.7), (new - OP_R, 5.7))
+    wire(ax, (new, 3 + BOX_H / 2), (new, 5.7 - OP_R))
+    operator(ax, new, 5.7, "×")
+    wire(ax, (new, 5.7 + OP_R), (new, 7 - OP_R))
+    operator(ax, keep, 7, "×", colour["update"])
+    wire(ax, (keep + OP_R, 7), (new - OP_R, 7))
+    operator(ax, new, 7, "+")
+    wire(ax, (new + OP_R, 7), (15.2, 7))
+    note(ax, -1.35, 7, "$h_{t-1}$", ha="right", fontsize=11)
+    note(ax, 15.35, 7, "$h_t$", ha="left", fontsize=11)
+    note(ax, 1.6, -1.55, "$x_t$", fontsize=11)
+    note(ax, reset, 5.25, "reset × $h_{t-1}$")
+    note(ax, keep, 7.6, "update × $h_{t-1}$")
+    note(ax, new + 0.55, 4.7, "(1 − update)\n× candidate", ha="left")
 
 
 def _draw_rnn(ax, d_x, d_h):
     """The simple RNN cell on an 8 x 6 frame: one tanh layer."""
-    _cell_outline(ax, 8, 6)
-    _wire(ax, (-1.2, 1), (4, 1), (4, 3 - _BOX_H / 2))
-    _wire(ax, (1.5, -1.2), (1.5, 1), arrow=False)
-    _dot(ax, 1.5, 1)
-    _box(ax, 4, 3, ["tanh", "layer", f"{d_h} neurons"], _LAYER)
-    _wire(ax, (4, 3 + _BOX_H / 2), (4, 4.8), (9.2, 4.8))
-    _note(ax, -1.35, 1, "$h_{t-1}$", ha="right", fontsize=11)
-    _note(ax, 1.5, -1.55, "$x_t$", fontsize=11)
-    _note(ax, 9.35, 4.8, "$h_t$", ha="left", fontsize=11)
-    _tag(ax, 2.0, -0.5, f"D_x = {d_x}", ha="left")
-    _tag(ax, -0.6, 1.45, f"D_h = {d_h}")
-    _tag(ax, 2.75, 1.45, f"{d_x} + {d_h} = {d_x + d_h}")
-    _tag(ax, 6.8, 4.8, f"D_h = {d_h}")
+    cell_outline(ax, 8, 6)
+    wire(ax, (-1.2, 1), (4, 1), (4, 3 - BOX_H / 2))
+    wire(ax, (1.5, -1.2), (1.5, 1), arrow=False)
+    dot(ax, 1.5, 1)
+    box(ax, 4, 3, ["tanh", "layer", f"{d_h} neurons"], LAYER)
+    wire(ax, (4, 3 + BOX_H / 2), (4, 4.8), (9.2, 4.8))
+    note(ax, -1.35, 1, "$h_{t-1}$", ha="right", fontsize=11)
+    note(ax, 1.5, -1.55, "$x_t$", fontsize=11)
+    note(ax, 9.35, 4.8, "$h_t$", ha="left", fontsize=11)
+    tag(ax, 2.0, -0.5, f"D_x = {d_x}", ha="left")
+    tag(ax, -0.6, 1.45, f"D_h = {d_h}")
+    tag(ax, 2.75, 1.45, f"{d_x} + {d_h} = {d_x + d_h}")
+    tag(ax, 6.8, 4.8, f"D_h = {d_h}")
 
 
 def _neurons(ax, x, top, count, colour, shown=4):
@@ -424,29 +264,27 @@ def _neurons(ax, x, top, count, colour, shown=4):
     """
     heights = [top - 0.6 * i for i in range(min(count, shown))]
     if count > shown:
-        _note(ax, x, heights[-1], "⋮", fontsize=11)
+        note(ax, x, heights[-1], "⋮", fontsize=11)
         heights[-1] -= 0.6
     for y in heights:
-        ax.add_patch(Circle((x, y), 0.2, fc=colour, ec=_INK, lw=0.8, zorder=5))
+        ax.add_patch(Circle((x, y), 0.2, fc=colour, ec=INK, lw=0.8, zorder=5))
     return heights
 
 
 def _draw_layer(ax, d_x, d_h, use_bias):
     """The tanh layer as neurons: D_x + D_h inputs, all joined to D_h."""
-    _note(ax, 5, 8.7, "inside the tanh layer", fontsize=10, fontweight="bold")
+    note(ax, 5, 8.7, "inside the tanh layer", fontsize=10, fontweight="bold")
     x_in = _neurons(ax, 2.6, 7.7, d_x, "#a6c8ec", shown=3)
     h_in = _neurons(ax, 2.6, x_in[-1] - 0.9, d_h, "#b5dfb0", shown=3)
-    out = _neurons(ax, 6.6, 7.1, d_h, _LAYER)
+    out = _neurons(ax, 6.6, 7.1, d_h, LAYER)
     for y_in in x_in + h_in:
         for y_out in out:
             ax.plot([2.6, 6.6], [y_in, y_out], color="#b0b0b0", lw=0.6)
-    _note(ax, 2.1, np.mean(x_in), f"$x_t$: {d_x}", ha="right", fontsize=9)
-    _note(ax, 2.1, np.mean(h_in), f"$h_{{t-1}}$: {d_h}", ha="right", fontsize=9)
-    _note(ax, 2.6, h_in[-1] - 0.65, f"{d_x} + {d_h} = {d_x + d_h} inputs")
-    _note(
-        ax, 7.1, np.mean(out), f"{d_h} neurons\n(tanh)", ha="left", fontsize=9
-    )
-    _note(
+    note(ax, 2.1, np.mean(x_in), f"$x_t$: {d_x}", ha="right", fontsize=9)
+    note(ax, 2.1, np.mean(h_in), f"$h_{{t-1}}$: {d_h}", ha="right", fontsize=9)
+    note(ax, 2.6, h_in[-1] - 0.65, f"{d_x} + {d_h} = {d_x + d_h} inputs")
+    note(ax, 7.1, np.mean(out), f"{d_h} neurons\n(tanh)", ha="left", fontsize=9)
+    note(
         ax,
         5,
         0.9,
@@ -455,7 +293,7 @@ def _draw_layer(ax, d_x, d_h, use_bias):
         f"{_layer_params(d_x, d_h, int(use_bias)):,} params",
         fontsize=9,
     )
-    _note(
+    note(
         ax,
         5,
         0.3,
@@ -469,7 +307,7 @@ def _table(ax, rows, widths):
     starts = np.cumsum([0.0, *widths[:-1]])
     for i, row in enumerate(rows):
         for start, cell in zip(starts, row):
-            _note(
+            note(
                 ax,
                 start,
                 1 - (i + 0.5) / len(rows),
@@ -505,10 +343,10 @@ def rnn_cell(d_x: int, d_h: int, *, use_bias: bool = True) -> Figure:
     'Simple RNN cell, D_x = 7, D_h = 16'
     """
     d_x, d_h = _check_sizes(d_x, d_h)
-    figure = _figure(11, 5, f"Simple RNN cell, D_x = {d_x}, D_h = {d_h}")
-    cell = _new_axes(figure, [0.01, 0.03, 0.5, 0.85], (-2.8, 10.2), (-2, 7))
+    figure = new_figure(11, 5, f"Simple RNN cell, D_x = {d_x}, D_h = {d_h}")
+    cell = new_axes(figure, [0.01, 0.03, 0.5, 0.85], (-2.8, 10.2), (-2, 7))
     _draw_rnn(cell, d_x, d_h)
-    layer = _new_axes(figure, [0.52, 0.03, 0.47, 0.85], (0, 10), (0, 9.2))
+    layer = new_axes(figure, [0.52, 0.03, 0.47, 0.85], (0, 10), (0, 9.2))
     _draw_layer(layer, d_x, d_h, use_bias)
     return figure
 
@@ -533,10 +371,12 @@ def lstm_gates(d_x: int, d_h: int, openness: dict | None = None) -> Figure:
     """
     d_x, d_h = _check_sizes(d_x, d_h)
     openness = _check_openness(openness, _KINDS["LSTM"][1], "openness")
-    figure = _figure(10, 6, f"LSTM cell, D_x = {d_x}, D_h = {d_h}: its gates")
-    ax = _new_axes(figure, [0.01, 0.12, 0.86, 0.78], *_CELL_LIMITS)
+    figure = new_figure(
+        10, 6, f"LSTM cell, D_x = {d_x}, D_h = {d_h}: its gates"
+    )
+    ax = new_axes(figure, [0.01, 0.12, 0.86, 0.78], *CELL_LIMITS)
     _draw_lstm(ax, d_x, d_h, openness, sizes=False)
-    _colorbar(figure, openness, [0.9, 0.3, 0.015, 0.45])
+    colorbar(figure, openness, [0.9, 0.3, 0.015, 0.45])
     figure.text(
         0.5,
         0.03,
@@ -546,7 +386,7 @@ def lstm_gates(d_x: int, d_h: int, openness: dict | None = None) -> Figure:
         "point-wise operators, without weights.",
         ha="center",
         fontsize=8.5,
-        color=_INK,
+        color=INK,
     )
     return figure
 
@@ -569,8 +409,10 @@ def lstm_dimensions(d_x: int, d_h: int, *, use_bias: bool = True) -> Figure:
         A `matplotlib.figure.Figure`.
     """
     d_x, d_h = _check_sizes(d_x, d_h)
-    figure = _figure(10, 9, f"LSTM cell, D_x = {d_x}, D_h = {d_h}: its sizes")
-    ax = _new_axes(figure, [0.01, 0.36, 0.98, 0.56], *_CELL_LIMITS)
+    figure = new_figure(
+        10, 9, f"LSTM cell, D_x = {d_x}, D_h = {d_h}: its sizes"
+    )
+    ax = new_axes(figure, [0.01, 0.36, 0.98, 0.56], *CELL_LIMITS)
     _draw_lstm(ax, d_x, d_h, {}, sizes=True)
     inputs, weights = d_x + d_h, (d_x + d_h) * d_h
     params = _layer_params(d_x, d_h, int(use_bias))
@@ -640,19 +482,19 @@ def lstm_vs_gru(
     )
     lstm = 4 * _layer_params(d_x, d_h, int(use_bias))
     gru = 3 * _layer_params(d_x, d_h, _gru_biases(use_bias, reset_after))
-    figure = _figure(16, 6.2, f"LSTM and GRU cells, D_x = {d_x}, D_h = {d_h}")
-    left = _new_axes(figure, [0.0, 0.2, 0.46, 0.66], *_CELL_LIMITS)
+    figure = new_figure(
+        16, 6.2, f"LSTM and GRU cells, D_x = {d_x}, D_h = {d_h}"
+    )
+    left = new_axes(figure, [0.0, 0.2, 0.46, 0.66], *CELL_LIMITS)
     _draw_lstm(left, d_x, d_h, lstm_openness, sizes=False)
     left.set_title(f"LSTM: 4 layers, {lstm:,} params", fontsize=11)
-    right = _new_axes(figure, [0.46, 0.2, 0.46, 0.66], *_CELL_LIMITS)
+    right = new_axes(figure, [0.46, 0.2, 0.46, 0.66], *CELL_LIMITS)
     _draw_gru(right, gru_openness)
     right.set_title(
         f"GRU: 3 layers, {gru:,} params = {gru / lstm:.2f} × LSTM",
         fontsize=11,
     )
-    _colorbar(
-        figure, {**lstm_openness, **gru_openness}, [0.94, 0.3, 0.01, 0.45]
-    )
+    colorbar(figure, {**lstm_openness, **gru_openness}, [0.94, 0.3, 0.01, 0.45])
     figure.text(
         0.5,
         0.03,
@@ -669,7 +511,7 @@ def lstm_vs_gru(
         ),
         ha="center",
         fontsize=9,
-        color=_INK,
+        color=INK,
         linespacing=1.5,
     )
     return figure

@@ -18,11 +18,11 @@ figure needs closing.
 
 from keras_gates.figures.api import FIGURES as FIGURES
 from keras_gates.figures.api import draw as draw
-from keras_gates.figures.api import lstm_dimensions as lstm_dimensions
-from keras_gates.figures.api import lstm_gates as lstm_gates
-from keras_gates.figures.api import lstm_vs_gru as lstm_vs_gru
 from keras_gates.figures.api import mean_openness as mean_openness
-from keras_gates.figures.api import rnn_cell as rnn_cell
 from keras_gates.figures.api import save as save
 from keras_gates.figures.api import shown_by as shown_by
 from keras_gates.figures.api import to_pixels as to_pixels
+from keras_gates.figures.panels import lstm_dimensions as lstm_dimensions
+from keras_gates.figures.panels import lstm_gates as lstm_gates
+from keras_gates.figures.panels import lstm_vs_gru as lstm_vs_gru
+from keras_gates.figures.panels import rnn_cell as rnn_cell

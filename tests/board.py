@@ -21,9 +21,13 @@ from tensorboard.backend.event_processing import (
     data_provider,
     plugin_event_multiplexer,
 )
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
 from werkzeug.test import Client
 
 import keras_gates
+from tensorboard_plugin_gates import metadata
 
 VOCABULARY = ["<pad>", "a", "b", " ", "\n", "<img src=x onerror=alert(1)>"]
 TIME = 9
@@ -64,6 +68,40 @@ def fit_logged(logdir, probe, shown, attribution="saliency"):
         ],
     )
     return model, x[:probe]
+
+
+LAYER_INFO = {
+    "kind": "LSTM",
+    "index": 0,
+    "units": 2,
+    "input_dim": 3,
+    "gates": ["input", "forget", "cell", "output"],
+    "sigmoid_gates": ["input", "forget", "output"],
+    "left": 0.1,
+    "right": 0.9,
+}
+
+
+def write_layer(run_dir, content, layer="lstm"):
+    """Write, without TensorFlow, one epoch of a layer's `layer` info
+    (`LAYER_INFO`) and `valid` mask (2 sequences of 4 steps) in the Gates
+    format, each summary with `content` as its plugin data."""
+    values = {
+        "layer": np.array(json.dumps(LAYER_INFO).encode(), dtype=object),
+        "valid": np.ones((2, 4), np.uint8),
+    }
+    writer = EventFileWriter(str(run_dir))
+    for kind, value in values.items():
+        about = metadata.create_summary_metadata(kind)
+        about.plugin_data.content = content
+        summary = summary_pb2.Summary()
+        summary.value.add(
+            tag=metadata.tag(layer, kind),
+            metadata=about,
+            tensor=tensor_util.make_tensor_proto(value),
+        )
+        writer.add_event(event_pb2.Event(step=0, summary=summary))
+    writer.close()
 
 
 def client(logdir):

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import keras
@@ -137,7 +138,7 @@ def free_port():
 @contextlib.contextmanager
 def board_server(logdir):
     """`keras-gates board LOGDIR --port P` running; yields the URL it
-    printed (of the Gates tab)."""
+    printed (of the Gates tab) once the data is loaded (or refused, 409)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_gates.cli", "board", str(logdir)]
         + ["--port", str(free_port())],
@@ -150,11 +151,17 @@ def board_server(logdir):
         assert "#gates" in line, line
         url = line.split()[3]
         base = url.split("#")[0]
+        runs = base + "data/plugin/gates/runs"
         deadline = time.monotonic() + 60
         while True:  # until the data is loaded
-            with urllib.request.urlopen(base + "data/plugin/gates/runs") as r:
-                if json.load(r):
+            try:
+                with urllib.request.urlopen(runs) as r:
+                    if json.load(r):
+                        break
+            except urllib.error.HTTPError as error:
+                if error.code == 409:  # loaded, of a format it cannot read
                     break
+                raise
             assert time.monotonic() < deadline, "no gate data served"
             time.sleep(0.5)
         yield url

@@ -32,6 +32,10 @@ the gate's [low, high]. The two attribution tags (only with
 `GateMonitor(attribution=...)`) hold, per stored sequence and input step,
 how much the step moves a saturated gate unit (`targets`: gate, unit,
 values) or the model output (see `keras_gates.summary.attribution_log`).
+
+Each summary's `plugin_data.content` is JSON `{"version": 1, "kind": K}`;
+`parse_plugin_content` reads it back and refuses a version newer than
+`VERSION`, so that the dashboard never misreads a later format.
 """
 
 import json
@@ -82,6 +86,53 @@ def create_summary_metadata(kind, description=None):
         ),
         data_class=summary_pb2.DATA_CLASS_TENSOR,
     )
+
+
+class FormatError(ValueError):
+    """Plugin data this version of the dashboard cannot read."""
+
+
+def parse_plugin_content(content: bytes) -> dict:
+    """The `{"version", "kind"}` of a summary's `plugin_data.content`.
+
+    Args:
+        content: the bytes `create_summary_metadata` wrote.
+
+    Returns:
+        A dict with at least `version` (an int from 1 to `VERSION`) and
+        `kind` (a str).
+
+    Raises:
+        TypeError: if `content` is not bytes.
+        FormatError: if `content` is not such JSON, or was written in a
+            newer format than `VERSION`.
+    """
+    if not isinstance(content, bytes):
+        raise TypeError(
+            f"`content` must be bytes, got {type(content).__name__}"
+        )
+    shown = repr(content if len(content) <= 60 else content[:60] + b"...")
+    try:
+        parsed = json.loads(content)
+    except ValueError:  # not UTF-8 or not JSON
+        parsed = None
+    version = parsed.get("version") if isinstance(parsed, dict) else None
+    if (
+        type(version) is not int
+        or version < 1
+        or not isinstance(parsed.get("kind"), str)
+    ):
+        raise FormatError(
+            "not Gates plugin data: expected JSON like "
+            f'{{"version": {VERSION}, "kind": "layer"}}, got {shown}'
+        )
+    if version > VERSION:
+        raise FormatError(
+            f"written by a newer keras-gates (Gates format version "
+            f"{version}); this dashboard reads version {VERSION}: upgrade "
+            "keras-gates"
+        )
+    return parsed
 
 
 def value_range(values, sigmoid):

@@ -2,8 +2,10 @@
 
 Registered through the `tensorboard_plugins` entry point, so a plain
 `tensorboard --logdir DIR` shows a "Gates" tab. Every route answers JSON;
-errors are `{"error": message}` with status 400 (bad arguments) or 404
-(not in the logs), never a traceback. Nothing from a request reaches the
+errors are `{"error": message}` with status 400 (bad arguments), 404 (not
+in the logs) or 409 (logs of a format this version cannot read: the request
+is fine, the logs conflict with this dashboard, and upgrading keras-gates
+resolves it), never a traceback. Nothing from a request reaches the
 filesystem: static files are a fixed set read at start-up.
 """
 
@@ -112,6 +114,8 @@ class GatesPlugin(base_plugin.TBPlugin):
                 body, status = {"error": str(error)}, 404
             except BadRequest as error:
                 body, status = {"error": str(error)}, 400
+            except metadata.FormatError as error:
+                body, status = {"error": str(error)}, 409
             return http_util.Respond(
                 request, body, "application/json", code=status
             )

@@ -4,6 +4,10 @@
 (lists, dicts, floats; None where a value is masked or not finite), ready
 for JSON. Unknown runs, layers, gates, epochs or sequences raise `NotFound`,
 impossible arguments `BadRequest`; the plugin turns both into JSON errors.
+Every series is read only after its plugin data passed
+`metadata.parse_plugin_content`: a series of a newer format (or not of this
+plugin's) raises `metadata.FormatError`, naming its run and tag, rather than
+being misread.
 """
 
 import json
@@ -39,7 +43,28 @@ class Reader:
         self._ctx = ctx
         self._experiment = experiment
 
+    def _list(self, runs=None, tags=None):
+        """{run: {tag: TensorTimeSeries}}, every series' format checked."""
+        listing = self._provider.list_tensors(
+            self._ctx,
+            experiment_id=self._experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags),
+        )
+        for run, series in sorted(listing.items()):
+            for tag, about in sorted(series.items()):
+                try:
+                    metadata.parse_plugin_content(about.plugin_content)
+                except metadata.FormatError as error:
+                    raise metadata.FormatError(
+                        f"run {run!r}, tag {tag!r}: {error}"
+                    ) from None
+        return listing
+
     def _read(self, runs, tags):
+        # `read_tensors` gives no plugin data: the series are listed (and
+        # checked) first.
+        self._list(runs, tags)
         return self._provider.read_tensors(
             self._ctx,
             experiment_id=self._experiment,
@@ -81,11 +106,7 @@ class Reader:
         `epochs` (logged epochs), `sequences`, `steps` (stored per
         sequence) and `tokens` (whether the steps have token text).
         """
-        listing = self._provider.list_tensors(
-            self._ctx,
-            experiment_id=self._experiment,
-            plugin_name=metadata.PLUGIN_NAME,
-        )
+        listing = self._list()
         wanted = {}
         for run, tags in listing.items():
             layers = {

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import keras
@@ -21,9 +22,13 @@ from tensorboard.backend.event_processing import (
     data_provider,
     plugin_event_multiplexer,
 )
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
 from werkzeug.test import Client
 
 import keras_gates
+from tensorboard_plugin_gates import metadata
 
 VOCABULARY = ["<pad>", "a", "b", " ", "\n", "<img src=x onerror=alert(1)>"]
 TIME = 9
@@ -66,6 +71,40 @@ def fit_logged(logdir, probe, shown, attribution="saliency"):
     return model, x[:probe]
 
 
+LAYER_INFO = {
+    "kind": "LSTM",
+    "index": 0,
+    "units": 2,
+    "input_dim": 3,
+    "gates": ["input", "forget", "cell", "output"],
+    "sigmoid_gates": ["input", "forget", "output"],
+    "left": 0.1,
+    "right": 0.9,
+}
+
+
+def write_layer(run_dir, content, layer="lstm"):
+    """Write, without TensorFlow, one epoch of a layer's `layer` info
+    (`LAYER_INFO`) and `valid` mask (2 sequences of 4 steps) in the Gates
+    format, each summary with `content` as its plugin data."""
+    values = {
+        "layer": np.array(json.dumps(LAYER_INFO).encode(), dtype=object),
+        "valid": np.ones((2, 4), np.uint8),
+    }
+    writer = EventFileWriter(str(run_dir))
+    for kind, value in values.items():
+        about = metadata.create_summary_metadata(kind)
+        about.plugin_data.content = content
+        summary = summary_pb2.Summary()
+        summary.value.add(
+            tag=metadata.tag(layer, kind),
+            metadata=about,
+            tensor=tensor_util.make_tensor_proto(value),
+        )
+        writer.add_event(event_pb2.Event(step=0, summary=summary))
+    writer.close()
+
+
 def client(logdir):
     """A werkzeug client of TensorBoard's own WSGI app, with every plugin
     (ours through its entry point), keeping every step."""
@@ -99,7 +138,7 @@ def free_port():
 @contextlib.contextmanager
 def board_server(logdir):
     """`keras-gates board LOGDIR --port P` running; yields the URL it
-    printed (of the Gates tab)."""
+    printed (of the Gates tab) once the data is loaded (or refused, 409)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_gates.cli", "board", str(logdir)]
         + ["--port", str(free_port())],
@@ -112,11 +151,17 @@ def board_server(logdir):
         assert "#gates" in line, line
         url = line.split()[3]
         base = url.split("#")[0]
+        runs = base + "data/plugin/gates/runs"
         deadline = time.monotonic() + 60
         while True:  # until the data is loaded
-            with urllib.request.urlopen(base + "data/plugin/gates/runs") as r:
-                if json.load(r):
+            try:
+                with urllib.request.urlopen(runs) as r:
+                    if json.load(r):
+                        break
+            except urllib.error.HTTPError as error:
+                if error.code == 409:  # loaded, of a format it cannot read
                     break
+                raise
             assert time.monotonic() < deadline, "no gate data served"
             time.sleep(0.5)
         yield url

@@ -10,11 +10,12 @@ import urllib.request
 import keras
 import numpy as np
 import pytest
-from board import board_server, chromium, fit_logged
+from board import board_server, chromium, fit_logged, write_layer
 from conftest import tf_only
 from playwright.sync_api import expect, sync_playwright
 
 from keras_gates import cli
+from tensorboard_plugin_gates import metadata
 
 pytestmark = tf_only  # GateMonitor writes with TensorFlow
 
@@ -279,3 +280,35 @@ def test_attribution_row_follows_the_selected_unit(dashboard):
     )
     expected = logged["units"][str(unit)][2]
     assert shown == pytest.approx(expected, rel=1e-2, abs=1e-6)
+
+
+def test_logs_of_a_newer_format_get_a_notice_not_a_dashboard(tmp_path, browser):
+    newer = metadata.VERSION + 1
+    content = json.dumps({"version": newer, "kind": "layer"}).encode()
+    write_layer(tmp_path / "newer", content)
+    with board_server(tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 600})
+        problems = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(m.text)
+                # The browser's own line about the 409 answer is no problem.
+                if m.type == "error" and "status of 409" not in m.text
+                else None
+            ),
+        )
+        page.goto(url)
+        notice = page.frame_locator(FRAME).locator(".notice[role=alert]")
+        expect(notice.locator("h2")).to_have_text(
+            "The Gates dashboard cannot read these logs"
+        )
+        expect(notice.locator("p.error")).to_have_text(
+            f"run 'newer', tag 'lstm/_gates/layer': written by a newer "
+            f"keras-gates (Gates format version {newer}); this dashboard "
+            f"reads version {metadata.VERSION}: upgrade keras-gates"
+        )
+        expect(page.frame_locator(FRAME).locator("select")).to_have_count(0)
+        page.close()
+    assert problems == []

@@ -1,5 +1,7 @@
 """The Gates dashboard's summary format: 16-bit codes and size bounds."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -54,6 +56,57 @@ def test_tags_parse_back():
     assert metadata.parse_tag(tag) == ("bi/forward", "sequences")
     assert metadata.parse_tag("bi/forward/forget/mean") is None
     assert metadata.parse_tag(metadata.TOKENS_TAG) is None
+
+
+@pytest.mark.parametrize("kind", metadata.LAYER_KINDS + ("tokens",))
+def test_plugin_content_written_is_read_back(kind):
+    written = metadata.create_summary_metadata(kind)
+    content = written.plugin_data.content
+    parsed = metadata.parse_plugin_content(content)
+    assert parsed == {"version": metadata.VERSION, "kind": kind}
+    # What a reader of the same version sees, however the writer spaced it.
+    spaced = b'{ "kind": "%s",  "version": 1, "extra": [] }' % kind.encode()
+    assert metadata.parse_plugin_content(spaced)["version"] == 1
+
+
+def test_plugin_content_of_a_newer_format_is_refused():
+    newer = json.dumps({"version": metadata.VERSION + 1, "kind": "layer"})
+    message = (
+        f"written by a newer keras-gates (Gates format version "
+        f"{metadata.VERSION + 1}); this dashboard reads version "
+        f"{metadata.VERSION}: upgrade keras-gates"
+    )
+    with pytest.raises(metadata.FormatError) as raised:
+        metadata.parse_plugin_content(newer.encode())
+    assert str(raised.value) == message
+    assert isinstance(raised.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"\xff\xfe",
+        b"not json",
+        b"[1, 2]",
+        b'{"kind": "layer"}',
+        b'{"version": "1", "kind": "layer"}',
+        b'{"version": true, "kind": "layer"}',
+        b'{"version": 1.0, "kind": "layer"}',
+        b'{"version": 0, "kind": "layer"}',
+        b'{"version": 1}',
+        b'{"version": 1, "kind": 3}',
+        b"x" * 200,
+    ],
+)
+def test_malformed_plugin_content_is_refused(content):
+    with pytest.raises(metadata.FormatError, match="not Gates plugin data"):
+        metadata.parse_plugin_content(content)
+
+
+def test_plugin_content_must_be_bytes():
+    with pytest.raises(TypeError, match="`content` must be bytes, got str"):
+        metadata.parse_plugin_content('{"version": 1, "kind": "layer"}')
 
 
 def test_tokens_of_ids_and_of_features():

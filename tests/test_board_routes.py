@@ -5,6 +5,7 @@ read back are checked against the NumPy recurrence of `reference.py` on the
 final weights."""
 
 import importlib.metadata
+import json
 import re
 import subprocess
 import sys
@@ -12,7 +13,15 @@ import sys
 import keras
 import numpy as np
 import pytest
-from board import TIME, VOCABULARY, client, fit_logged, get_json
+from board import (
+    LAYER_INFO,
+    TIME,
+    VOCABULARY,
+    client,
+    fit_logged,
+    get_json,
+    write_layer,
+)
 from conftest import CellSpec, tf_only
 from events import summaries
 from reference import numpy_rnn
@@ -215,6 +224,49 @@ def test_bad_requests_get_json_errors(fitted, route, change, status, words):
     assert got_status == status
     assert words in body["error"]
     assert "Traceback" not in body["error"]
+
+
+def _content(version):
+    return json.dumps({"version": version, "kind": "layer"}).encode()
+
+
+NEWER = (
+    "written by a newer keras-gates (Gates format version "
+    f"{metadata.VERSION + 1}); this dashboard reads version "
+    f"{metadata.VERSION}: upgrade keras-gates"
+)
+
+
+@pytest.mark.parametrize(
+    "route,query",
+    [
+        ("runs", {}),
+        ("layer", {"run": "newer", "layer": "lstm"}),
+        ("training", {"run": "newer", "layer": "lstm"}),
+        ("values", {**GOOD, "run": "newer", "layer": "lstm", "gate": "input"}),
+        ("unit", {"run": "newer", "layer": "lstm", "gate": "input", "unit": 0}),
+    ],
+)
+def test_a_newer_format_is_refused_never_misread(tmp_path, route, query):
+    write_layer(tmp_path / "current", _content(metadata.VERSION))
+    write_layer(tmp_path / "newer", _content(metadata.VERSION + 1))
+    app = client(tmp_path)
+    status, body = get_json(app, route, **query)
+    assert status == 409
+    assert body == {"error": f"run 'newer', tag 'lstm/_gates/layer': {NEWER}"}
+    # The run of the current format beside it is still read.
+    status, info = get_json(app, "layer", run="current", layer="lstm")
+    assert (status, info) == (200, LAYER_INFO)
+
+
+def test_plugin_data_of_another_shape_is_refused(tmp_path):
+    write_layer(tmp_path / "odd", b"v2")
+    status, body = get_json(client(tmp_path), "runs")
+    assert status == 409
+    assert body["error"].startswith(
+        "run 'odd', tag 'lstm/_gates/layer': not Gates plugin data"
+    )
+    assert "got b'v2'" in body["error"]
 
 
 def test_static_files_and_plugin_listing(fitted):

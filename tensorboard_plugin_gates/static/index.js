@@ -36,7 +36,14 @@ export async function render() {
   document.head.append(el("link", { rel: "stylesheet", href: "./style.css" }));
   const app = el("div", { class: "gates-app" });
   document.body.append(app);
-  state.runs = await get("runs");
+  try {
+    state.runs = await get("runs");
+  } catch (error) { // e.g. logs of a newer format: say so on the page
+    app.append(el("div", { class: "empty notice", role: "alert" },
+      el("h2", { text: "The Gates dashboard cannot read these logs" }),
+      el("p", { class: "error", text: error.message })));
+    return;
+  }
   if (!Object.keys(state.runs).length) {
     app.append(el("div", { class: "empty" },
       el("h2", { text: "No gate data yet" }),
@@ -110,7 +117,12 @@ function controls(info) {
 /** Read the logs again (epochs logged since), keeping the selection. */
 async function reload() {
   cache.clear();
-  state.runs = await get("runs");
+  try {
+    state.runs = await get("runs");
+  } catch (error) {
+    clear(parts.status).append(el("p", { class: "error", text: error.message }));
+    return;
+  }
   if (!state.runs[state.run]) state.run = Object.keys(state.runs)[0];
   choose({});
 }

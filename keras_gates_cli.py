@@ -4,9 +4,10 @@ A module of its own, outside the `keras_gates` package: importing
 `keras_gates` imports Keras and TensorFlow (so that `import keras_gates`
 registers its layers for `keras.saving.load_model`), which takes seconds.
 Here `--help` and bad arguments are answered with the standard library
-alone; a valid command then runs `keras_gates.cli`, with TensorFlow's
-start-up log (written by its C++ runtime straight to the process's stderr)
-kept off the terminal and shown only if the command fails unexpectedly.
+alone; a valid command then runs `keras_gates.commands`, with
+TensorFlow's start-up log (written by its C++ runtime straight to the
+process's stderr) kept off the terminal and shown only if the command fails
+unexpectedly. `python -m keras_gates_cli ...` is the same command.
 """
 
 import argparse
@@ -287,27 +288,36 @@ def _add_sizes(parser, cells):
 
 
 def main(argv=None):
-    """Run `keras-gates` with `argv` (default `sys.argv[1:]`); exit status."""
+    """Run `keras-gates` with `argv` (default `sys.argv[1:]`); exit status.
+
+    `--help` and bad arguments exit (`SystemExit`) before anything is
+    imported; a command's own errors are one line on stderr and status 1.
+    """
     args = parser().parse_args(argv)
     real_stderr = os.dup(2)
+    previous = sys.stderr
     with tempfile.TemporaryFile() as log:
         os.dup2(log.fileno(), 2)
         sys.stderr = os.fdopen(os.dup(real_stderr), "w", buffering=1)
         failed = True
         try:
-            from keras_gates import cli
+            from keras_gates import commands
 
-            status = cli.run(args)
+            status = commands.run(args)
             failed = False
             return status
         except SystemExit:  # a bad argument found late: already said
             failed = False
             raise
         finally:
-            sys.stderr.flush()
+            sys.stderr.close()
             os.dup2(real_stderr, 2)
             os.close(real_stderr)
-            sys.stderr = sys.__stderr__
+            sys.stderr = previous
             if failed:  # an unexpected error: its context may be in there
                 log.seek(0)
                 sys.stderr.write(log.read().decode(errors="replace"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

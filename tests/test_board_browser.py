@@ -14,7 +14,7 @@ from board import board_server, chromium, fit_logged
 from conftest import tf_only
 from playwright.sync_api import expect, sync_playwright
 
-from keras_gates import cli
+import keras_gates_cli
 
 pytestmark = tf_only  # GateMonitor writes with TensorFlow
 
@@ -66,7 +66,7 @@ def served(tmp_path_factory):
     planted_model(logdir / "planted.keras")
     np.save(logdir / "ids.npy", token_ids())
     (logdir / "vocabulary.json").write_text(json.dumps(VOCABULARY))
-    status = cli.main(
+    status = keras_gates_cli.main(
         [
             "inspect",
             str(logdir / "planted.keras"),

@@ -17,7 +17,7 @@ import time
 import keras
 import numpy as np
 
-from keras_gates import demo, figures
+from keras_gates import demo, figures, layers
 from keras_gates.callbacks import GateMonitor
 from keras_gates.describe import describe, no_recurrent_layer, recurrent_layers
 from keras_gates.probe import GateProbe
@@ -59,9 +59,7 @@ def _load_model(path):
 
 
 def _demo(args, parser):
-    settings = demo.Settings()
-    if args.quick:
-        settings = settings.quick()
+    settings = args.settings.quick() if args.quick else args.settings
     chosen = {
         name: getattr(args, name)
         for name in ("epochs", "units", "seq_len", "max_chars")
@@ -85,7 +83,8 @@ def _demo(args, parser):
 
 
 def _one_layer(args):
-    layer = demo.CELLS[args.cell](args.units, name=args.cell)
+    layer_class = getattr(layers, args.cell_layers[args.cell])
+    layer = layer_class(args.units, name=args.cell)
     layer(keras.Input((None, args.input_dim)))
     return layer
 

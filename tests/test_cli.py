@@ -6,6 +6,7 @@ run the installed console script to check the entry point and that a
 failure really is one line on stderr without a traceback.
 """
 
+import dataclasses
 import pathlib
 import re
 import subprocess
@@ -419,19 +420,59 @@ def test_help_and_bad_arguments_import_no_keras(argv):
     assert done.stdout.strip().splitlines()[-1] == f"{status} []"
 
 
-def test_help_defaults_are_the_demos():
-    import keras_gates_cli
+def test_demo_help_shows_the_defaults(capfd):
+    defaults = keras_gates_cli.DemoSettings()
+    status, out, _ = run(capfd, "demo", "--help")
+    assert status == 0
+    text = " ".join(out.split())  # argparse wraps lines
+    assert f"(default: {' '.join(defaults.cells)})" in text
+    for what, value in (
+        ("training epochs", defaults.epochs),
+        ("units of the recurrent layer", defaults.units),
+        ("characters per sequence", defaults.seq_len),
+        ("characters of text to use", defaults.max_chars),
+        ("TensorBoard log directory", defaults.logdir),
+    ):
+        assert f"{what} ({value})" in text, what
 
-    settings = demo.Settings()
-    assert keras_gates_cli.DEMO_CELLS == tuple(demo.CELLS)
-    for name, value in keras_gates_cli.DEMO_DEFAULTS.items():
-        assert getattr(settings, name) == value, name
+
+@pytest.mark.parametrize(
+    "argv, quick, changes",
+    [
+        ([], False, {}),
+        (["--quick"], True, {}),
+        (
+            ["--quick", "--units", "8", "--cell", "gru", "lstm", "gru"],
+            True,
+            {"units": 8, "cells": ("gru", "lstm")},
+        ),
+        (
+            ["--epochs", "2", "--seq-len", "9", "--max-chars", "99"],
+            False,
+            {"epochs": 2, "seq_len": 9, "max_chars": 99},
+        ),
+    ],
+)
+def test_demo_arguments_make_the_settings(
+    capfd, monkeypatch, argv, quick, changes
+):
+    """What `keras-gates demo` hands `keras_gates.demo.run`: the defaults
+    (or `quick()`'s), changed only where an argument says so."""
+    handed = []
+    monkeypatch.setattr(demo, "run", lambda *args: handed.append(args))
+    status, _, err = run(capfd, "demo", "--logdir", "elsewhere", *argv)
+    assert status == 0, err
+    defaults = keras_gates_cli.DemoSettings(logdir="elsewhere")
+    expected = dataclasses.replace(
+        defaults.quick() if quick else defaults, **changes
+    )
+    assert handed == [(expected, None)]
 
 
 @pytest.mark.slow
 def test_demo_defaults_learn(tmp_path):
     """The default demo (a few minutes) learns far more than frequencies."""
-    settings = demo.Settings(logdir=str(tmp_path))
+    settings = keras_gates_cli.DemoSettings(logdir=str(tmp_path))
     results = demo.run(settings, out=lambda line: None)
     corpus = CharCorpus(stdlib_source(settings.max_chars), settings.seq_len)
     for cell, result in results.items():

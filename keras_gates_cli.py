@@ -30,8 +30,8 @@ CELLS = types.MappingProxyType(
 class DemoSettings:
     """What `keras-gates demo` trains: `keras_gates.demo.run` reads it.
 
-    The defaults here are the command's defaults and its help texts';
-    `quick()` is the under-a-minute version (`--quick`).
+    Its defaults are the command's, and its help shows them; `quick()` is
+    the under-a-minute version (`--quick`).
     """
 
     cell_layers = CELLS  # not a field: the kinds `cells` chooses from
@@ -49,6 +49,7 @@ class DemoSettings:
     sample_start: str = "    def "
 
     def quick(self):
+        """These settings with small models on a little text."""
         return dataclasses.replace(self, epochs=3, units=64, max_chars=200_000)
 
 

@@ -4,28 +4,54 @@ A module of its own, outside the `keras_gates` package: importing
 `keras_gates` imports Keras and TensorFlow (so that `import keras_gates`
 registers its layers for `keras.saving.load_model`), which takes seconds.
 Here `--help` and bad arguments are answered with the standard library
-alone; a valid command then runs `keras_gates.cli`, with TensorFlow's
-start-up log (written by its C++ runtime straight to the process's stderr)
-kept off the terminal and shown only if the command fails unexpectedly.
+alone; a valid command then runs `keras_gates.commands`, with
+TensorFlow's start-up log (written by its C++ runtime straight to the
+process's stderr) kept off the terminal and shown only if the command fails
+unexpectedly. `python -m keras_gates_cli ...` is the same command.
 """
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import sys
 import tempfile
+import types
 
-# `keras_gates.demo`'s cells and `Settings` defaults, for the help texts
-# (a test checks that they agree).
-DEMO_CELLS = ("lstm", "gru", "simple")
-DEMO_DEFAULTS = {
-    "cells": ("lstm", "gru"),
-    "epochs": 10,
-    "units": 128,
-    "seq_len": 64,
-    "max_chars": 1_000_000,
-    "logdir": "logs/demo",
-}
+# The cell kinds `--cell` offers: each one's `keras_gates.layers` class, by
+# name, so that this module needs no Keras (`keras_gates.commands` and
+# `keras_gates.demo` look the classes up).
+CELLS = types.MappingProxyType(
+    {"lstm": "LSTM", "gru": "GRU", "simple": "SimpleRNN"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSettings:
+    """What `keras-gates demo` trains: `keras_gates.demo.run` reads it.
+
+    Its defaults are the command's, and its help shows them; `quick()` is
+    the under-a-minute version (`--quick`).
+    """
+
+    cell_layers = CELLS  # not a field: the kinds `cells` chooses from
+
+    cells: tuple = ("lstm", "gru")
+    epochs: int = 10
+    units: int = 128
+    seq_len: int = 64
+    max_chars: int = 1_000_000
+    logdir: str = "logs/demo"
+    embed_dim: int = 32
+    batch_size: int = 64
+    probe: int = 64
+    sample_chars: int = 240
+    sample_start: str = "    def "
+
+    def quick(self):
+        """These settings with small models on a little text."""
+        return dataclasses.replace(self, epochs=3, units=64, max_chars=200_000)
+
 
 DEMO_EXAMPLES = """examples:
   keras-gates demo                     # LSTM and GRU, a few minutes
@@ -108,30 +134,28 @@ def parser():
         "code with GateMonitor, then report their gates.",
         DEMO_EXAMPLES,
     )
+    defaults = DemoSettings()
+    demo_.set_defaults(settings=defaults)
     demo_.add_argument(
         "--cell",
         nargs="+",
-        choices=list(DEMO_CELLS),
-        default=list(DEMO_DEFAULTS["cells"]),
-        help="which models to train (default: lstm gru)",
+        choices=list(CELLS),
+        default=list(defaults.cells),
+        help=f"which models to train (default: {' '.join(defaults.cells)})",
     )
     for flag, value, what in (
-        ("--epochs", DEMO_DEFAULTS["epochs"], "training epochs"),
-        ("--units", DEMO_DEFAULTS["units"], "units of the recurrent layer"),
-        ("--seq-len", DEMO_DEFAULTS["seq_len"], "characters per sequence"),
-        (
-            "--max-chars",
-            DEMO_DEFAULTS["max_chars"],
-            "characters of text to use",
-        ),
+        ("--epochs", defaults.epochs, "training epochs"),
+        ("--units", defaults.units, "units of the recurrent layer"),
+        ("--seq-len", defaults.seq_len, "characters per sequence"),
+        ("--max-chars", defaults.max_chars, "characters of text to use"),
     ):
         demo_.add_argument(
             flag, type=_positive, default=None, help=f"{what} ({value})"
         )
     demo_.add_argument(
         "--logdir",
-        default=DEMO_DEFAULTS["logdir"],
-        help="TensorBoard log directory",
+        default=defaults.logdir,
+        help=f"TensorBoard log directory ({defaults.logdir})",
     )
     demo_.add_argument(
         "--text",
@@ -150,7 +174,7 @@ def parser():
         "recurrent layer of a saved model.",
         DESCRIBE_EXAMPLES,
     )
-    _add_sizes(describe_, DEMO_CELLS)
+    _add_sizes(describe_, CELLS)
 
     figures_ = command(
         "figures",
@@ -280,6 +304,7 @@ def _add_sizes(parser, cells):
         parser.add_argument(
             "--cell", choices=list(cells), help="cell kind (without a model)"
         )
+        parser.set_defaults(cell_layers=cells)
     parser.add_argument("--units", type=_positive, help="D_h, the units")
     parser.add_argument(
         "--input-dim", type=_positive, help="D_x, features per step"
@@ -287,27 +312,36 @@ def _add_sizes(parser, cells):
 
 
 def main(argv=None):
-    """Run `keras-gates` with `argv` (default `sys.argv[1:]`); exit status."""
+    """Run `keras-gates` with `argv` (default `sys.argv[1:]`); exit status.
+
+    `--help` and bad arguments exit (`SystemExit`) before anything is
+    imported; a command's own errors are one line on stderr and status 1.
+    """
     args = parser().parse_args(argv)
     real_stderr = os.dup(2)
+    previous = sys.stderr
     with tempfile.TemporaryFile() as log:
         os.dup2(log.fileno(), 2)
         sys.stderr = os.fdopen(os.dup(real_stderr), "w", buffering=1)
         failed = True
         try:
-            from keras_gates import cli
+            from keras_gates import commands
 
-            status = cli.run(args)
+            status = commands.run(args)
             failed = False
             return status
         except SystemExit:  # a bad argument found late: already said
             failed = False
             raise
         finally:
-            sys.stderr.flush()
+            sys.stderr.close()
             os.dup2(real_stderr, 2)
             os.close(real_stderr)
-            sys.stderr = sys.__stderr__
+            sys.stderr = previous
             if failed:  # an unexpected error: its context may be in there
                 log.seek(0)
                 sys.stderr.write(log.read().decode(errors="replace"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

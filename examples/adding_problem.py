@@ -7,19 +7,45 @@ which is what forget (LSTM) and update (GRU) gates are for.
 
     python examples/adding_problem.py            # about a minute on 2 cores
     python examples/adding_problem.py --quick    # a few seconds (used in tests)
+
+`adding_problem(n, steps)` makes the data; `monitor_gates.py` and
+`inspect_stock_lstm.py` import it from here.
 """
 
 import argparse
 import os
+
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
 import keras_gates  # noqa: E402
-from keras_gates.datasets import adding_problem  # noqa: E402
 
 LEFT, RIGHT = 0.1, 0.9  # saturation thresholds (Karpathy et al. 2015)
+
+
+def adding_problem(n, steps, seed=0):
+    """`n` sequences of the adding problem, `steps` long.
+
+    Each sequence holds `steps` random values in [0, 1) and two markers;
+    the target is the sum of the two marked values, so solving it means
+    keeping a value in memory across many steps.
+
+    Returns:
+        `(x, y)`: inputs (n, steps, 2), a value and a 0/1 marker per step,
+        and targets (n, 1), both float32.
+    """
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0, 1, (n, steps))
+    markers = np.zeros((n, steps))
+    for row in range(n):
+        first, second = rng.choice(steps, size=2, replace=False)
+        markers[row, [first, second]] = 1.0
+    x = np.stack([values, markers], axis=-1).astype("float32")
+    y = (values * markers).sum(axis=1, keepdims=True).astype("float32")
+    return x, y
 
 
 def build(layer_class, steps, units):

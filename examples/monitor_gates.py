@@ -43,8 +43,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
+# The data: examples/adding_problem.py, beside this script.
+from adding_problem import adding_problem  # noqa: E402
+
 import keras_gates  # noqa: E402
-from keras_gates.datasets import adding_problem  # noqa: E402
 
 
 def build(steps, units):

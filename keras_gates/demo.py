@@ -7,42 +7,18 @@ gates did: a saturation table, the dimension table, the four figures and a
 generated sample. `keras-gates demo` is this module on the command line.
 """
 
-import dataclasses
 import pathlib
 import shlex
 import sys
 
 import keras
 
-from keras_gates import figures
+from keras_gates import figures, layers
 from keras_gates.callbacks import GateMonitor
 from keras_gates.describe import describe
-from keras_gates.layers import GRU, LSTM, SimpleRNN
 from keras_gates.probe import GateProbe
 from keras_gates.report import saturation_table
 from keras_gates.text import CharCorpus, stdlib_source
-
-CELLS = {"lstm": LSTM, "gru": GRU, "simple": SimpleRNN}
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """What the demo trains; `quick()` is the under-a-minute version."""
-
-    cells: tuple = ("lstm", "gru")
-    epochs: int = 10
-    units: int = 128
-    seq_len: int = 64
-    max_chars: int = 1_000_000
-    logdir: str = "logs/demo"
-    embed_dim: int = 32
-    batch_size: int = 64
-    probe: int = 64
-    sample_chars: int = 240
-    sample_start: str = "    def "
-
-    def quick(self):
-        return dataclasses.replace(self, epochs=3, units=64, max_chars=200_000)
 
 
 def build(cell, vocabulary, settings):
@@ -51,7 +27,8 @@ def build(cell, vocabulary, settings):
     h = keras.layers.Embedding(vocabulary, settings.embed_dim, name="embed")(
         inputs
     )
-    h = CELLS[cell](settings.units, return_sequences=True, name=cell)(h)
+    layer_class = getattr(layers, settings.cell_layers[cell])
+    h = layer_class(settings.units, return_sequences=True, name=cell)(h)
     logits = keras.layers.Dense(vocabulary, name="next_char")(h)
     model = keras.Model(inputs, logits, name=f"char_{cell}")
     model.compile(
@@ -65,15 +42,18 @@ def run(settings, text=None, out=print):
     """Train and report; returns {cell: {"loss", "val_loss", "sample"}}.
 
     Args:
-        settings: a `Settings`.
+        settings: what to train: a `keras_gates_cli.DemoSettings` (whose
+            defaults are the command's), or any object with its
+            attributes.
         text: the corpus; default the standard library's source, cut at
             `settings.max_chars`.
         out: where the report goes, one str per call.
     """
     for cell in settings.cells:
-        if cell not in CELLS:
+        if cell not in settings.cell_layers:
             raise ValueError(
-                f"unknown cell {cell!r}; choose from {', '.join(CELLS)}."
+                f"unknown cell {cell!r}; choose from "
+                f"{', '.join(settings.cell_layers)}."
             )
     source = "your text"
     if text is None:
@@ -106,7 +86,7 @@ def run(settings, text=None, out=print):
     results = {}
     for cell in settings.cells:
         model = build(cell, len(corpus.chars), settings)
-        out(f"\n== {CELLS[cell].__name__}({settings.units}) ==")
+        out(f"\n== {settings.cell_layers[cell]}({settings.units}) ==")
         history = model.fit(
             x_train,
             y_train,
@@ -155,7 +135,8 @@ def _report(model, cell, x, logdir, out):
     (record,) = GateProbe(model).run(x)
     out(f"\nGates on {len(x)} validation sequences:\n")
     out(saturation_table([record]))
-    out(f"Dimensions inside the {CELLS[cell].__name__} cell:\n")
+    kind = type(model.get_layer(cell)).__name__
+    out(f"Dimensions inside the {kind} cell:\n")
     out(describe(model).to_markdown())
     drawn = figures.draw(
         model.get_layer(cell),

@@ -131,7 +131,7 @@ def main(argv=None):
     parser.add_argument("--attribution", action="store_true")
     args = parser.parse_args(argv)
     board = subprocess.Popen(
-        [sys.executable, "-m", "keras_gates.cli", "board", str(args.logdir)],
+        [sys.executable, "-m", "keras_gates_cli", "board", str(args.logdir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -140,7 +140,7 @@ def board_server(logdir):
     """`keras-gates board LOGDIR --port P` running; yields the URL it
     printed (of the Gates tab) once the data is loaded (or refused, 409)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "keras_gates.cli", "board", str(logdir)]
+        [sys.executable, "-m", "keras_gates_cli", "board", str(logdir)]
         + ["--port", str(free_port())],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ from board import board_server, chromium, fit_logged, write_layer
 from conftest import tf_only
 from playwright.sync_api import expect, sync_playwright
 
-from keras_gates import cli
+import keras_gates_cli
 from tensorboard_plugin_gates import metadata
 
 pytestmark = tf_only  # GateMonitor writes with TensorFlow
@@ -67,7 +67,7 @@ def served(tmp_path_factory):
     planted_model(logdir / "planted.keras")
     np.save(logdir / "ids.npy", token_ids())
     (logdir / "vocabulary.json").write_text(json.dumps(VOCABULARY))
-    status = cli.main(
+    status = keras_gates_cli.main(
         [
             "inspect",
             str(logdir / "planted.keras"),

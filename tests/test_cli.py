@@ -1,10 +1,12 @@
 """The `keras-gates` command line: every subcommand's output and errors.
 
-Subcommands run in-process through `keras_gates.cli.main` (fast); two tests
+Subcommands run in-process through `keras_gates_cli.main` (fast; `capfd`,
+since it points file descriptor 2 elsewhere while a command runs); two tests
 run the installed console script to check the entry point and that a
 failure really is one line on stderr without a traceback.
 """
 
+import dataclasses
 import pathlib
 import re
 import subprocess
@@ -17,7 +19,8 @@ from conftest import tf_only
 from events import summaries
 
 import keras_gates
-from keras_gates import cli, demo
+import keras_gates_cli
+from keras_gates import demo
 from keras_gates.text import CharCorpus, stdlib_source
 
 STEPS, FEATURES = 7, 3
@@ -39,19 +42,19 @@ def saved(tmp_path_factory):
     return folder / "model.keras", folder / "x.npy", model, x
 
 
-def run(capsys, *argv):
+def run(capfd, *argv):
     """(exit status, stdout, stderr) of `keras-gates argv...` in-process."""
     try:
-        status = cli.main([str(a) for a in argv])
+        status = keras_gates_cli.main([str(a) for a in argv])
     except SystemExit as exit:  # argparse: --help and bad arguments
         status = exit.code
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     return status, out, err
 
 
-def failed(capsys, *argv, status=1):
+def failed(capfd, *argv, status=1):
     """Runs a failing command; returns its one error line."""
-    code, _, err = run(capsys, *argv)
+    code, _, err = run(capfd, *argv)
     assert code == status, (code, err)
     assert "Traceback" not in err
     lines = err.strip().splitlines()
@@ -72,8 +75,8 @@ def table_rows(text, layer):
 @pytest.mark.parametrize(
     "command", ["demo", "describe", "figures", "inspect", "explain"]
 )
-def test_help_has_examples(capsys, command):
-    status, out, _ = run(capsys, command, "--help")
+def test_help_has_examples(capfd, command):
+    status, out, _ = run(capfd, command, "--help")
     assert status == 0
     assert "examples:" in out
     assert f"keras-gates {command}" in out.split("examples:")[1]
@@ -87,9 +90,9 @@ def test_help_has_examples(capsys, command):
         ("simple", keras.layers.SimpleRNN),
     ],
 )
-def test_describe_sizes(capsys, cell, stock):
+def test_describe_sizes(capfd, cell, stock):
     status, out, _ = run(
-        capsys, "describe", "--cell", cell, "--units", 16, "--input-dim", 8
+        capfd, "describe", "--cell", cell, "--units", 16, "--input-dim", 8
     )
     assert status == 0
     layer = stock(16)
@@ -103,18 +106,18 @@ def test_describe_sizes(capsys, cell, stock):
     assert int(total[6]) == layer.count_params()
 
 
-def test_describe_saved_model(capsys, saved):
+def test_describe_saved_model(capfd, saved):
     path, _, model, _ = saved
-    status, out, _ = run(capsys, "describe", path)
+    status, out, _ = run(capfd, "describe", path)
     assert status == 0
     assert out == keras_gates.describe(model).to_markdown()
     for layer in ("bi/forward", "bi/backward", "gru"):
         assert table_rows(out, layer), layer
 
 
-def test_figures_sizes(capsys, tmp_path):
+def test_figures_sizes(capfd, tmp_path):
     status, out, _ = run(
-        capsys, "figures", "--units", 6, "--input-dim", 2, "--out", tmp_path
+        capfd, "figures", "--units", 6, "--input-dim", 2, "--out", tmp_path
     )
     assert status == 0
     written = sorted(pathlib.Path(line) for line in out.split())
@@ -128,9 +131,9 @@ def test_figures_sizes(capsys, tmp_path):
     assert all(p.stat().st_size > 1000 for p in written)
 
 
-def test_figures_saved_model(capsys, tmp_path, saved):
+def test_figures_saved_model(capfd, tmp_path, saved):
     status, out, _ = run(
-        capsys, "figures", saved[0], "--out", tmp_path, "--format", "svg"
+        capfd, "figures", saved[0], "--out", tmp_path, "--format", "svg"
     )
     assert status == 0
     folders = {
@@ -148,9 +151,9 @@ def test_figures_saved_model(capsys, tmp_path, saved):
     assert f"{saved[2].get_layer('gru').count_params():,} params" in svg
 
 
-def test_inspect(capsys, saved):
+def test_inspect(capfd, saved):
     path, data, model, x = saved
-    status, out, _ = run(capsys, "inspect", path, "--data", data)
+    status, out, _ = run(capfd, "inspect", path, "--data", data)
     assert status == 0
     expected = keras_gates.gates(model, x)
     statistics, dimensions = out.split("| layer | part |")
@@ -170,10 +173,10 @@ def test_inspect(capsys, saved):
 
 
 @tf_only
-def test_inspect_logdir(capsys, tmp_path, saved):
+def test_inspect_logdir(capfd, tmp_path, saved):
     path, data, _, x = saved
     status, out, _ = run(
-        capsys,
+        capfd,
         "inspect",
         path,
         "--data",
@@ -194,10 +197,10 @@ def test_inspect_logdir(capsys, tmp_path, saved):
     assert not any(tag.startswith("bi/") for tag in written)
 
 
-def test_demo_quick(capsys, tmp_path):
+def test_demo_quick(capfd, tmp_path):
     logdir = tmp_path / "logs"
     status, out, err = run(
-        capsys,
+        capfd,
         "demo",
         "--quick",
         "--epochs",
@@ -219,11 +222,11 @@ def test_demo_quick(capsys, tmp_path):
     assert out.count("Generated text:") == 2
 
 
-def test_demo_own_text(capsys, tmp_path):
+def test_demo_own_text(capfd, tmp_path):
     text = tmp_path / "book.txt"
     text.write_text("the cat sat on the mat. " * 200)
     status, out, err = run(
-        capsys,
+        capfd,
         "demo",
         "--quick",
         "--cell",
@@ -255,59 +258,59 @@ def test_demo_own_text(capsys, tmp_path):
         (["inspect", "m.keras"], "--data"),
     ],
 )
-def test_bad_arguments(capsys, argv, message):
-    line = failed(capsys, *argv, status=2)
+def test_bad_arguments(capfd, argv, message):
+    line = failed(capfd, *argv, status=2)
     assert message in line
 
 
-def test_model_and_sizes_conflict(capsys, saved):
-    line = failed(capsys, "describe", saved[0], "--units", 3, status=2)
+def test_model_and_sizes_conflict(capfd, saved):
+    line = failed(capfd, "describe", saved[0], "--units", 3, status=2)
     assert "not both" in line
 
 
-def test_file_errors(capsys, tmp_path, saved):
+def test_file_errors(capfd, tmp_path, saved):
     path, data, _, _ = saved
     assert "no such model file" in failed(
-        capsys, "describe", tmp_path / "missing.keras"
+        capfd, "describe", tmp_path / "missing.keras"
     )
     (tmp_path / "model.txt").write_text("x")
     assert "not a model file Keras loads (a .keras, .h5, .hdf5 file)" in (
-        failed(capsys, "figures", tmp_path / "model.txt")
+        failed(capfd, "figures", tmp_path / "model.txt")
     )
     (tmp_path / "model.h5").write_text("x")
-    assert "cannot load" in failed(capsys, "figures", tmp_path / "model.h5")
+    assert "cannot load" in failed(capfd, "figures", tmp_path / "model.h5")
     (tmp_path / "broken.keras").write_text("not a zip")
     assert "cannot load" in failed(
-        capsys, "inspect", tmp_path / "broken.keras", "--data", data
+        capfd, "inspect", tmp_path / "broken.keras", "--data", data
     )
     assert "no such data file" in failed(
-        capsys, "inspect", path, "--data", tmp_path / "x.npy"
+        capfd, "inspect", path, "--data", tmp_path / "x.npy"
     )
     (tmp_path / "text.npy").write_text("hello")
     assert "cannot read" in failed(
-        capsys, "inspect", path, "--data", tmp_path / "text.npy"
+        capfd, "inspect", path, "--data", tmp_path / "text.npy"
     )
     assert "cannot read --text" in failed(
-        capsys, "demo", "--text", tmp_path / "missing.txt"
+        capfd, "demo", "--text", tmp_path / "missing.txt"
     )
 
 
-def test_inspect_data_errors(capsys, tmp_path, saved):
+def test_inspect_data_errors(capfd, tmp_path, saved):
     path, _, _, x = saved
     np.save(tmp_path / "wide.npy", x[..., :2])
-    line = failed(capsys, "inspect", path, "--data", tmp_path / "wide.npy")
+    line = failed(capfd, "inspect", path, "--data", tmp_path / "wide.npy")
     assert f"shape (12, {STEPS}, 2)" in line
     assert f"expects (N, {STEPS}, {FEATURES}) with N >= 1" in line
     np.save(tmp_path / "words.npy", np.array([["a", "b"]]))
     assert "holds <U1 values, not numbers" in failed(
-        capsys, "inspect", path, "--data", tmp_path / "words.npy"
+        capfd, "inspect", path, "--data", tmp_path / "words.npy"
     )
     np.save(tmp_path / "empty.npy", x[:0])
     assert "N >= 1" in failed(
-        capsys, "inspect", path, "--data", tmp_path / "empty.npy"
+        capfd, "inspect", path, "--data", tmp_path / "empty.npy"
     )
     line = failed(
-        capsys,
+        capfd,
         "inspect",
         path,
         "--data",
@@ -318,7 +321,7 @@ def test_inspect_data_errors(capsys, tmp_path, saved):
     assert "shape" in line
     np.save(tmp_path / "x.npy", x)
     line = failed(
-        capsys,
+        capfd,
         "inspect",
         path,
         "--data",
@@ -329,11 +332,11 @@ def test_inspect_data_errors(capsys, tmp_path, saved):
     assert "no recurrent layer named ['nope']" in line
 
 
-def test_inspect_npy_files_shorter_than_their_header(capsys, tmp_path, saved):
+def test_inspect_npy_files_shorter_than_their_header(capfd, tmp_path, saved):
     path = saved[0]
     (tmp_path / "zero.npy").write_bytes(b"")
     assert "zero.npy as a .npy array (0 bytes, no .npy header)" in failed(
-        capsys, "inspect", path, "--data", tmp_path / "zero.npy"
+        capfd, "inspect", path, "--data", tmp_path / "zero.npy"
     )
     # A header claiming 373 GiB over a few bytes of data.
     huge = tmp_path / "huge.npy"
@@ -345,30 +348,30 @@ def test_inspect_npy_files_shorter_than_their_header(capsys, tmp_path, saved):
         }
         np.lib.format.write_array_header_1_0(file, header)
         file.write(b"\0" * 16)
-    line = failed(capsys, "inspect", path, "--data", huge)
+    line = failed(capfd, "inspect", path, "--data", huge)
     assert "shape (100000000, 1000) (400,000,000,128 bytes)" in line
     assert "the file has" in line
 
 
-def test_inspect_h5_model_and_no_table(capsys, tmp_path, saved):
+def test_inspect_h5_model_and_no_table(capfd, tmp_path, saved):
     _, data, model, _ = saved
     model.save(tmp_path / "model.h5")
     status, out, err = run(
-        capsys, "inspect", tmp_path / "model.h5", "--data", data, "--no-table"
+        capfd, "inspect", tmp_path / "model.h5", "--data", data, "--no-table"
     )
     assert status == 0, err
     assert len(table_rows(out, "gru")) == 4  # gate rows only
     assert "**total**" not in out
     status, out, _ = run(
-        capsys, "inspect", tmp_path / "model.h5", "--data", data
+        capfd, "inspect", tmp_path / "model.h5", "--data", data
     )
     assert "**total**" in out
 
 
-def test_demo_too_little_text(capsys, tmp_path):
+def test_demo_too_little_text(capfd, tmp_path):
     text = tmp_path / "short.txt"
     text.write_text("abc")
-    line = failed(capsys, "demo", "--text", text, "--seq-len", 8)
+    line = failed(capfd, "demo", "--text", text, "--seq-len", 8)
     assert "more than seq_len = 8 characters" in line
 
 
@@ -417,26 +420,66 @@ def test_help_and_bad_arguments_import_no_keras(argv):
     assert done.stdout.strip().splitlines()[-1] == f"{status} []"
 
 
-def test_help_defaults_are_the_demos():
-    import keras_gates_cli
+def test_demo_help_shows_the_defaults(capfd):
+    defaults = keras_gates_cli.DemoSettings()
+    status, out, _ = run(capfd, "demo", "--help")
+    assert status == 0
+    text = " ".join(out.split())  # argparse wraps lines
+    assert f"(default: {' '.join(defaults.cells)})" in text
+    for what, value in (
+        ("training epochs", defaults.epochs),
+        ("units of the recurrent layer", defaults.units),
+        ("characters per sequence", defaults.seq_len),
+        ("characters of text to use", defaults.max_chars),
+        ("TensorBoard log directory", defaults.logdir),
+    ):
+        assert f"{what} ({value})" in text, what
 
-    settings = demo.Settings()
-    assert keras_gates_cli.DEMO_CELLS == tuple(demo.CELLS)
-    for name, value in keras_gates_cli.DEMO_DEFAULTS.items():
-        assert getattr(settings, name) == value, name
+
+@pytest.mark.parametrize(
+    "argv, quick, changes",
+    [
+        ([], False, {}),
+        (["--quick"], True, {}),
+        (
+            ["--quick", "--units", "8", "--cell", "gru", "lstm", "gru"],
+            True,
+            {"units": 8, "cells": ("gru", "lstm")},
+        ),
+        (
+            ["--epochs", "2", "--seq-len", "9", "--max-chars", "99"],
+            False,
+            {"epochs": 2, "seq_len": 9, "max_chars": 99},
+        ),
+    ],
+)
+def test_demo_arguments_make_the_settings(
+    capfd, monkeypatch, argv, quick, changes
+):
+    """What `keras-gates demo` hands `keras_gates.demo.run`: the defaults
+    (or `quick()`'s), changed only where an argument says so."""
+    handed = []
+    monkeypatch.setattr(demo, "run", lambda *args: handed.append(args))
+    status, _, err = run(capfd, "demo", "--logdir", "elsewhere", *argv)
+    assert status == 0, err
+    defaults = keras_gates_cli.DemoSettings(logdir="elsewhere")
+    expected = dataclasses.replace(
+        defaults.quick() if quick else defaults, **changes
+    )
+    assert handed == [(expected, None)]
 
 
 @pytest.mark.slow
 def test_demo_defaults_learn(tmp_path):
     """The default demo (a few minutes) learns far more than frequencies."""
-    settings = demo.Settings(logdir=str(tmp_path))
+    settings = keras_gates_cli.DemoSettings(logdir=str(tmp_path))
     results = demo.run(settings, out=lambda line: None)
     corpus = CharCorpus(stdlib_source(settings.max_chars), settings.seq_len)
     for cell, result in results.items():
         assert result["val_loss"] < corpus.unigram_loss() - 1.0, (cell, result)
 
 
-def test_model_without_recurrent_layers(capsys, tmp_path):
+def test_model_without_recurrent_layers(capfd, tmp_path):
     model = keras.Sequential(
         [keras.Input((STEPS, FEATURES)), keras.layers.Dense(2)]
     )
@@ -448,7 +491,7 @@ def test_model_without_recurrent_layers(capsys, tmp_path):
         ("figures", path, "--out", tmp_path / "figures"),
         ("inspect", path, "--data", tmp_path / "x.npy"),
     ):
-        line = failed(capsys, *argv)
+        line = failed(capfd, *argv)
         assert line == (
             f"keras-gates {argv[0]}: error: found no LSTM, GRU or SimpleRNN "
             f"layer in Sequential '{model.name}' (keras-gates reads RNN "
@@ -467,11 +510,11 @@ def _explain_rows(out):
 
 
 @tf_only
-def test_explain_gate_unit(capsys, tmp_path, saved):
+def test_explain_gate_unit(capfd, tmp_path, saved):
     path, data, model, x = saved
     argv = ["explain", path, "--data", data, "--sample", 2, "--top", 3]
     target = ["--layer", "bi/backward", "--gate", "forget", "--unit", 1]
-    status, out, err = run(capsys, *argv, *target, "--out", tmp_path)
+    status, out, err = run(capfd, *argv, *target, "--out", tmp_path)
     assert status == 0, err
     expected = keras_gates.attribution(
         model, x[2:3], layer="bi/backward", gate="forget", unit=1
@@ -494,7 +537,7 @@ def test_explain_gate_unit(capsys, tmp_path, saved):
 
 
 @tf_only
-def test_explain_tokens_and_output(capsys, tmp_path):
+def test_explain_tokens_and_output(capfd, tmp_path):
     inputs = keras.Input((6,), dtype="int32")
     h = keras.layers.Embedding(4, 3, mask_zero=True)(inputs)
     h = keras.layers.LSTM(2, name="lstm")(h)
@@ -503,7 +546,7 @@ def test_explain_tokens_and_output(capsys, tmp_path):
     np.save(tmp_path / "ids.npy", np.array([[1, 2, 3, 1, 0, 0]]))
     (tmp_path / "v.json").write_text('["<pad>", "a", " ", "\\n"]')
     status, out, err = run(
-        capsys,
+        capfd,
         "explain",
         tmp_path / "m.keras",
         "--data",
@@ -535,9 +578,7 @@ def test_explain_tokens_and_output(capsys, tmp_path):
         (["--output", 0, "--method", "lime"], "invalid choice: 'lime'", 2),
     ],
 )
-def test_explain_errors(capsys, saved, extra, message, status):
+def test_explain_errors(capfd, saved, extra, message, status):
     path, data, _, _ = saved
-    line = failed(
-        capsys, "explain", path, "--data", data, *extra, status=status
-    )
+    line = failed(capfd, "explain", path, "--data", data, *extra, status=status)
     assert message in line

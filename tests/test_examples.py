@@ -230,7 +230,27 @@ def test_example(path, tmp_path, capsys, monkeypatch):
             "what its result must look like"
         )
     monkeypatch.chdir(tmp_path)  # whatever an example writes by default
+    # As `python examples/x.py` does: its folder first on the path, for
+    # the data of examples/adding_problem.py.
+    monkeypatch.syspath_prepend(str(EXAMPLES))
     check(load(path), tmp_path, capsys)
+
+
+def test_adding_problem_data():
+    """examples/adding_problem.py's data: two markers per sequence, the
+    target the sum of the marked values, the same for the same seed."""
+    make = load(EXAMPLES / "adding_problem.py").adding_problem
+    x, y = make(5, 12, seed=3)
+    assert x.shape == (5, 12, 2) and y.shape == (5, 1)
+    assert x.dtype == y.dtype == np.float32
+    values, markers = x[..., 0], x[..., 1]
+    assert np.all((values >= 0) & (values < 1))
+    assert set(np.unique(markers)) == {0.0, 1.0}
+    assert np.all(markers.sum(axis=1) == 2)
+    marked = [row[mark == 1].sum() for row, mark in zip(values, markers)]
+    np.testing.assert_allclose(y[:, 0], marked, rtol=1e-6)
+    assert np.array_equal(make(5, 12, seed=3)[0], x)
+    assert not np.array_equal(make(5, 12, seed=4)[0], x)
 
 
 def test_examples_found():

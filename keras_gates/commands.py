@@ -3,8 +3,9 @@ board.
 
 Every subcommand prints its results to stdout; a failure is one line on
 stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
-bad arguments), with no traceback. The arguments are defined in the
-top-level module `keras_gates_cli`, the command's entry point.
+bad arguments), with no traceback. The arguments are parsed by the
+top-level module `keras_gates_cli`, the command's entry point, which calls
+`run(args)` here; this module does not import it.
 """
 
 import dataclasses
@@ -16,8 +17,7 @@ import time
 import keras
 import numpy as np
 
-import keras_gates_cli
-from keras_gates import demo, figures
+from keras_gates import demo, figures, layers
 from keras_gates.callbacks import GateMonitor
 from keras_gates.describe import describe
 from keras_gates.lookup import no_recurrent_layer, recurrent_layers
@@ -60,9 +60,7 @@ def _load_model(path):
 
 
 def _demo(args, parser):
-    settings = demo.Settings()
-    if args.quick:
-        settings = settings.quick()
+    settings = args.settings.quick() if args.quick else args.settings
     chosen = {
         name: getattr(args, name)
         for name in ("epochs", "units", "seq_len", "max_chars")
@@ -86,7 +84,8 @@ def _demo(args, parser):
 
 
 def _one_layer(args):
-    layer = demo.CELLS[args.cell](args.units, name=args.cell)
+    layer_class = getattr(layers, args.cell_layers[args.cell])
+    layer = layer_class(args.units, name=args.cell)
     layer(keras.Input((None, args.input_dim)))
     return layer
 
@@ -306,12 +305,3 @@ def run(args):
         print(f"keras-gates {args.command}: interrupted", file=sys.stderr)
         return 130
     return 0
-
-
-def main(argv=None):
-    """Parse `argv` and run it in this process (as the tests do)."""
-    return run(keras_gates_cli.parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,7 @@
 """What callers use: `draw`, `shown_by`, `mean_openness`, `save`, `to_pixels`.
 
-`FIGURES` names the four figures; `_KINDS` says which cell kinds they show.
+`FIGURES` names the four figures; each cell kind (`keras_gates.layers`)
+says which of them show it.
 """
 
 import os
@@ -19,37 +20,24 @@ from keras_gates.figures.panels import (
     lstm_vs_gru,
     rnn_cell,
 )
-from keras_gates.layers import GRUCell, LSTMCell, SimpleRNNCell
+from keras_gates.layers.gru import KIND as GRU_KIND
+from keras_gates.layers.kind import find_kind
+from keras_gates.layers.lstm import KIND as LSTM_KIND
 
 FIGURES = ("rnn_cell", "lstm_gates", "lstm_dimensions", "lstm_vs_gru")
 
-# Kind -> (stock cell class, sigmoid gates, figures); to come from layers/.
-_KINDS = {
-    "LSTM": (
-        keras.layers.LSTMCell,
-        LSTMCell.sigmoid_gates,
-        ("lstm_gates", "lstm_dimensions", "lstm_vs_gru"),
-    ),
-    "GRU": (keras.layers.GRUCell, GRUCell.sigmoid_gates, ("lstm_vs_gru",)),
-    "SimpleRNN": (
-        keras.layers.SimpleRNNCell,
-        SimpleRNNCell.sigmoid_gates,
-        ("rnn_cell",),
-    ),
-}
-_SIGMOID_GATES = tuple(g for _, gates, _ in _KINDS.values() for g in gates)
+# The figures draw LSTM and GRU cells; each kind says which figures show it.
+_SIGMOID_GATES = LSTM_KIND.sigmoid_gates + GRU_KIND.sigmoid_gates
 
 
 # -------------------------------------------------------------- layers
 
 
 def _kind(layer):
-    """ "LSTM", "GRU" or "SimpleRNN": the kind of a layer's cell."""
-    for kind, (cell_class, _, _) in _KINDS.items():
-        if isinstance(layer, keras.layers.RNN) and isinstance(
-            layer.cell, cell_class
-        ):
-            return kind
+    """The `CellKind` of a layer's cell."""
+    kind = find_kind(layer)
+    if kind is not None:
+        return kind
     hint = (
         "; pass its forward_layer or backward_layer"
         if isinstance(layer, keras.layers.Bidirectional)
@@ -67,7 +55,7 @@ def shown_by(layer) -> tuple:
     `rnn_cell` for a SimpleRNN; `lstm_gates`, `lstm_dimensions` and
     `lstm_vs_gru` for an LSTM; `lstm_vs_gru` for a GRU.
     """
-    return _KINDS[_kind(layer)][2]
+    return _kind(layer).figures
 
 
 def _sizes(layer, d_x, d_h):
@@ -138,7 +126,7 @@ def draw(
     ['lstm_vs_gru']
     """
     kind, d_x, d_h = _sizes(layer, d_x, d_h)
-    allowed = _SIGMOID_GATES if kind is None else _KINDS[kind][1]
+    allowed = _SIGMOID_GATES if kind is None else kind.sigmoid_gates
     openness = check_openness(openness, allowed, "openness")
     unknown = [name for name in names if name not in FIGURES]
     if unknown or isinstance(names, str):
@@ -146,8 +134,8 @@ def draw(
             f"keras_gates.figures: `names` must be some of {FIGURES}, got "
             f"{names!r}."
         )
-    lstm = {g: v for g, v in openness.items() if g in _KINDS["LSTM"][1]}
-    gru = {g: v for g, v in openness.items() if g in _KINDS["GRU"][1]}
+    lstm = {g: v for g, v in openness.items() if g in LSTM_KIND.sigmoid_gates}
+    gru = {g: v for g, v in openness.items() if g in GRU_KIND.sigmoid_gates}
     bias, versus = _bias_options(layer)
     makers = {
         "rnn_cell": lambda: rnn_cell(d_x, d_h, **bias),

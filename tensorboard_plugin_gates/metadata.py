@@ -135,22 +135,20 @@ def parse_plugin_content(content: bytes) -> dict:
     return parsed
 
 
-def value_range(values, sigmoid):
-    """The [low, high] a gate is quantized on.
+def value_range(low, high, sigmoid, xp=np):
+    """The [low, high] a gate is binned and quantized on: the one rule.
 
-    Sigmoid gates: [0, 1] (wider if a custom activation leaves it); other
-    values: symmetric around 0, as wide as the largest finite magnitude.
+    From the smallest and largest finite value a gate takes (or the bounds
+    it lives in, when binning before seeing it): sigmoid gates on [0, 1],
+    wider if the values leave it; other values symmetric around 0, as wide
+    as the largest magnitude (at least 1e-6). Works on NumPy arrays and,
+    with `xp=keras.ops`, on tensors inside a compiled function.
     """
-    low, high = (
-        (float(values.min()), float(values.max())) if values.size else (0, 0)
+    top = xp.maximum(xp.maximum(-low, high), 1e-6)
+    return (
+        xp.where(sigmoid, xp.minimum(low, 0.0), -top),
+        xp.where(sigmoid, xp.maximum(high, 1.0), top),
     )
-    if not np.isfinite([low, high]).all():
-        finite = values[np.isfinite(values)]
-        low, high = (finite.min(), finite.max()) if finite.size else (0, 0)
-    if sigmoid:
-        return min(0.0, float(low)), max(1.0, float(high))
-    top = max(-float(low), float(high), 1e-6)
-    return -top, top
 
 
 def quantize(values, low, high):

@@ -132,15 +132,17 @@ def test_mask_of_the_wrong_shape(spec, mask_shape):
         layer(random_inputs(), mask=np.ones(mask_shape, bool))
 
 
+@pytest.mark.parametrize("eager", [False, True], ids=["symbolic", "eager"])
 @pytest.mark.parametrize("spec", SPECS, ids=ids(SPECS))
-def test_bidirectional_with_gates_says_what_to_do(spec):
+def test_bidirectional_with_gates_says_what_to_do(spec, eager):
     layer = spec.gates(return_gates=True, name="under_test")
+    inputs = random_inputs() if eager else keras.Input((TIME, FEATURES))
     with pytest.raises(
         ValueError,
         match=r"'forward_under_test' with return_gates=True cannot be wrapped "
         r"in Bidirectional.*keras_gates.gates\(model, x\).*go_backwards=True",
     ):
-        keras.layers.Bidirectional(layer)(keras.Input((TIME, FEATURES)))
+        keras.layers.Bidirectional(layer)(inputs)
     # Without gates it works, and gates() reads both halves.
     inputs = keras.Input((TIME, FEATURES))
     wrapped = keras.layers.Bidirectional(spec.gates(), name="bi")

@@ -662,3 +662,35 @@ def test_the_monitor_reports_its_cost_and_warns_once(tmp_path):
     events = read_run(str(tmp_path), "train")
     seconds = [float(v) for _, v in events["gate_monitor/seconds"]]
     assert len(seconds) == 3 and all(s > 0 for s in seconds)
+
+
+@pytest.mark.parametrize("thresholds", [(0.1, 0.9), (0.2, 0.8)])
+def test_custom_scalars_titles_follow_the_thresholds(tmp_path, thresholds):
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    left, right = thresholds
+    x, y = data(8)
+    model = model_with_stock_and_gates_layers()
+    monitor = keras_gates.GateMonitor(
+        str(tmp_path), probe_data=x, left=left, right=right, figures=False
+    )
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+    ((_, written),) = read_run(str(tmp_path), "train")[
+        "custom_scalars__config__"
+    ]
+    layout = layout_pb2.Layout.FromString(written.item())
+    titles = {c.title: [ch.title for ch in c.chart] for c in layout.category}
+    assert set(titles) == {"gates: lstm", "gates: gru"}
+    for charts in titles.values():
+        assert f"left saturation (< {left})" in charts
+        assert f"right saturation (> {right})" in charts
+    # The scalars those charts show follow the thresholds too.
+    events = read_run(str(tmp_path), "train")
+    (gates,) = keras_gates.gates(model, x, layers=["gru"]).values()
+    update = gates["update"][mask_of(x)]
+    for side, expected in (
+        ("left", (update < left).mean()),
+        ("right", (update > right).mean()),
+    ):
+        ((_, value),) = events[f"gru/update/saturation_{side}"]
+        np.testing.assert_allclose(value, expected, atol=1e-6)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import keras_gates
-from keras_gates.callbacks.probe_stats import ProbeReducer
+from keras_gates.callbacks.settings import Settings
+from keras_gates.callbacks.statistics import ProbeReducer
 from keras_gates.probe import GateProbe
 from keras_gates.summary import stats
 from keras_gates.summary.stats import gate_stats
@@ -25,8 +26,14 @@ def gates_and_mask(seed=0):
 
 
 def numpy_range(values, sigmoid):
-    """The dashboard's value range, in NumPy (`metadata.value_range`)."""
-    return metadata.value_range(values, sigmoid)
+    """The dashboard's value range, written out in NumPy: sigmoid gates on
+    [0, 1] widened to cover the finite values, others symmetric around 0 as
+    wide as the largest finite magnitude."""
+    finite = values[np.isfinite(values)]
+    if sigmoid:
+        return min(0.0, finite.min()), max(1.0, finite.max())
+    top = max(np.abs(finite).max(), 1e-6)
+    return -top, top
 
 
 @pytest.mark.parametrize("sigmoid", [True, False], ids=["sigmoid", "tanh"])
@@ -108,14 +115,15 @@ def test_statistics_in_the_compiled_probe_equal_numpy_on_the_same_gates():
             keras_gates.GRU(4, name="gru"),
         ]
     )
-    reducer = ProbeReducer(0.1, 0.9, 30, metadata.BINS, 3, 7)
+    settings = Settings(dashboard_sequences=3, heatmap_index=7, always=0.5)
+    reducer = ProbeReducer(settings)
     probe = GateProbe(model, reduce=reducer)
     results = probe.run(x)
     plain = GateProbe(model).run(x)  # every gate, to the host
     layers = dict(probe.layers)
     for record in plain:
-        got = ProbeReducer.read(
-            record.name, layers[record.name], results[record.name], 0.5
+        got = reducer.read(
+            record.name, layers[record.name], results[record.name]
         )
         np.testing.assert_array_equal(got.valid, record.valid[:3])
         np.testing.assert_array_equal(got.heatmap_valid, record.valid[7])

@@ -25,31 +25,36 @@ import json
 import keras
 import numpy as np
 
-from keras_gates.attribution import attribution
+from keras_gates.attribution import Attributor
 from keras_gates.summary import images
 from tensorboard_plugin_gates import metadata
 
 
 class AttributionLog:
-    """Attribution summaries for one GateMonitor.
+    """Attribution summaries for one GateMonitor; it keeps one `Attributor`
+    of the model, so that every epoch reuses the compiled functions.
 
     Args:
-        method: a `keras_gates.attribution` method.
-        units: saturated units explained per sigmoid gate.
-        sequences: probe sequences explained (the dashboard's).
-        window: the slice of steps (input order) stored.
+        settings: the monitor's `Settings` (`attribution`, the method;
+            `attribution_units`, saturated units explained per sigmoid
+            gate; `dashboard_sequences`, the sequences explained;
+            `window`, the steps stored).
     """
 
-    def __init__(self, method, units, sequences, window):
-        self.method, self.units = method, units
-        self.sequences, self.window = sequences, window
+    def __init__(self, settings):
+        self.settings = settings
+        self.method = settings.attribution
+        self._attributor = None
 
     def write(self, summaries, model, x, records):
         """Attribute on the first sequences of `x` and add the summaries.
 
-        `records`: the probe's `ProbedLayer`s (for the saturated units).
+        `records`: the probe's `LayerRecord`s (for the saturated units).
         """
-        x = np.asarray(keras.tree.flatten(x)[0])[: self.sequences]
+        if self._attributor is None or self._attributor.model is not model:
+            self._attributor = Attributor(model)
+        x = np.asarray(keras.tree.flatten(x)[0])
+        x = x[: self.settings.dashboard_sequences]
         output = _largest_output(model, x)
         values = self._attribute(model, x, output=output)
         _json(
@@ -93,11 +98,13 @@ class AttributionLog:
     def _saturated(self, stats):
         share = np.asarray(stats.unit_left) + np.asarray(stats.unit_right)
         order = np.argsort(-share, kind="stable")
-        return [int(u) for u in order[: self.units]]
+        return [int(u) for u in order[: self.settings.attribution_units]]
 
     def _attribute(self, model, x, **target):
-        values = attribution(model, x, method=self.method, seed=0, **target)
-        return _rounded(values[:, self.window])
+        values = self._attributor.attribute(
+            x, method=self.method, seed=0, **target
+        )
+        return _rounded(values[:, self.settings.window(x.shape[1])])
 
 
 def _largest_output(model, x):

@@ -17,17 +17,6 @@ def steps_per_column(steps, max_columns=MAX_COLUMNS):
     return max(1, -(-steps // max_columns))
 
 
-def window(steps, length, go_backwards):
-    """The slice of the input steps `steps` (`(start, stop)` or None: all)
-    of a sequence of `length`, in the order a layer ran them."""
-    if steps is None:
-        return slice(None)
-    start, stop, _ = slice(*steps).indices(length)
-    if go_backwards:
-        start, stop = length - stop, length - start
-    return slice(start, stop)
-
-
 def heatmap_description(index, steps, valid_steps):
     """What a heatmap of probe sequence `index` shows."""
     where = "all valid steps"

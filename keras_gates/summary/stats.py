@@ -22,6 +22,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tensorboard_plugin_gates import metadata
+
 
 @dataclasses.dataclass
 class GateStats:
@@ -59,12 +61,9 @@ def stack(gates, names):
 
 
 def value_ranges(values, valid, sigmoid):
-    """Per gate, the [low, high] its values are binned on (tensors (gate,)).
-
-    The rule of `tensorboard_plugin_gates.metadata.value_range`, on the
-    finite values at valid steps: sigmoid gates (`sigmoid`, a bool per
-    gate) on [0, 1], wider if the values leave it; the others symmetric
-    around 0, as wide as the largest magnitude (at least 1e-6).
+    """Per gate, the [low, high] its values are binned on (tensors (gate,)):
+    `tensorboard_plugin_gates.metadata.value_range` of the finite values at
+    valid steps (0, 0 when there are none); `sigmoid` is a bool per gate.
     """
     keep = ops.logical_and(ops.isfinite(values), _weight(valid) > 0)
     axes = (1, 2, 3)
@@ -72,12 +71,7 @@ def value_ranges(values, valid, sigmoid):
     high = ops.max(ops.where(keep, values, -np.inf), axis=axes)
     none = ops.logical_not(ops.any(keep, axis=axes))
     low, high = ops.where(none, 0.0, low), ops.where(none, 0.0, high)
-    top = ops.maximum(ops.maximum(-low, high), 1e-6)
-    sigmoid = np.asarray(sigmoid, bool)
-    return (
-        ops.where(sigmoid, ops.minimum(low, 0.0), -top),
-        ops.where(sigmoid, ops.maximum(high, 1.0), top),
-    )
+    return metadata.value_range(low, high, np.asarray(sigmoid, bool), ops)
 
 
 def count(values, valid, low, high, bins, left, right, unit_bins=None):

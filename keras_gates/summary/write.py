@@ -9,7 +9,6 @@ layer and epoch. TensorFlow is imported where it is used.
 """
 
 import io
-import re
 
 import numpy as np
 from PIL import Image
@@ -98,44 +97,4 @@ def _proto(data):
             dim=[{"size": n} for n in array.shape]
         ),
         tensor_content=array.tobytes(),
-    )
-
-
-def custom_scalars_layout(layer_names, training=False, step=0):
-    """Group each layer's saturation and mean charts in custom_scalars.
-
-    With `training`, add the chart of the statistics over training batches.
-    """
-    import tensorflow as tf
-    from tensorboard.plugins.custom_scalar import layout_pb2
-    from tensorboard.plugins.custom_scalar import summary as cs_summary
-
-    def chart(title, regex):
-        return layout_pb2.Chart(
-            title=title,
-            multiline=layout_pb2.MultilineChartContent(tag=[regex]),
-        )
-
-    categories = []
-    for layer in layer_names:
-        prefix = rf"^{re.escape(layer)}/[^/]+"
-        charts = [
-            chart("left saturation (< 0.1)", rf"{prefix}/saturation_left$"),
-            chart("right saturation (> 0.9)", rf"{prefix}/saturation_right$"),
-            chart("mean value", rf"{prefix}/mean$"),
-            chart("non-finite values", rf"{prefix}/nonfinite$"),
-        ]
-        if training:
-            charts.append(
-                chart(
-                    "saturation over all training batches",
-                    rf"{prefix}/training/saturation_(left|right)$",
-                )
-            )
-        categories.append(
-            layout_pb2.Category(title=f"gates: {layer}", chart=charts)
-        )
-    layout = layout_pb2.Layout(category=categories)
-    return tf.summary.experimental.write_raw_pb(
-        cs_summary.pb(layout).SerializeToString(), step=step
     )

@@ -1,0 +1,128 @@
+"""What GateMonitor probes with: the first sequences of `probe_data`, of the
+validation data of `fit`, or of the latest training batch.
+
+`ProbeSource` chooses, at each logged epoch; at most `max_probe`
+sequences are taken, fewer by `probe_values` (the gate values per gate the
+probe may compute: sequences x steps x units of the monitored layers).
+"""
+
+import warnings
+
+import keras
+import numpy as np
+
+from keras_gates.callbacks.training_sample import TrainingSample
+from keras_gates.probe import check_inputs
+
+
+class ProbeSource:
+    """The probe inputs of one GateMonitor for one fit.
+
+    Args:
+        model: the model being fitted.
+        probe_data: GateMonitor's `probe_data` (arrays, an `(x, y)` tuple,
+            a `tf.data.Dataset`), or None.
+        settings: its `Settings`.
+        units: the units of the monitored layers, in all.
+    """
+
+    def __init__(self, model, probe_data, settings, units):
+        self.model, self.settings, self.units = model, settings, units
+        self.fixed = self.sample = None
+        self._warned = False
+        if probe_data is not None:
+            self.fixed = self._bounded(take(probe_data, settings.max_probe))
+            check_inputs(model, self.fixed, "GateMonitor: probe_data")
+            return
+        # Validation data shows up only at the first epoch end: keep the
+        # training inputs too, in case there is none.
+        inputs = getattr(model, "inputs", None) or []
+        shape = tuple(inputs[0].shape) if inputs else ()
+        steps = shape[1] if len(shape) > 1 and shape[1] else 1
+        self.sample = TrainingSample(model, self._budget(steps))
+
+    def listeners(self):
+        """Context managers to hold open during the fit (the training
+        sample's)."""
+        if self.sample is None or not self.sample.available:
+            return []
+        return [self.sample.listener()]
+
+    def batch(self):
+        """`(inputs, run, what they are)` to probe with; inputs None when
+        there are none (warned once)."""
+        if self.fixed is not None:
+            return self.fixed, "train", "probe_data"
+        iterator = getattr(self.model, "_eval_epoch_iterator", None)
+        if iterator is not None:
+            x = first_sequences(
+                iterator.data_adapter.get_numpy_iterator(),
+                self.settings.max_probe,
+            )
+            return (
+                self._bounded(x),
+                "validation",
+                "the validation data (the first ones)",
+            )
+        x = self.sample.read() if self.sample.available else None
+        if x is None and not self._warned:
+            warnings.warn(
+                "GateMonitor: no probe_data, no validation data, and the "
+                "training batches cannot be kept (input shapes not fixed, "
+                "or not the TensorFlow backend), so no gates are logged. "
+                "Pass GateMonitor(probe_data=x_sample).",
+                stacklevel=3,
+            )
+            self._warned = True
+        return x, "train", "the latest training batch"
+
+    def _budget(self, steps):
+        """How many probe sequences of `steps` steps keep within
+        `probe_values` (at least one, at most `max_probe`)."""
+        settings = self.settings
+        values = max(1, steps * self.units)
+        return max(1, min(settings.max_probe, settings.probe_values // values))
+
+    def _bounded(self, x):
+        """Probe inputs `x` cut to the sequences the budget allows, with
+        `steps` the length of the first input (its second axis)."""
+        shape = np.shape(keras.tree.flatten(x)[0])
+        count = self._budget(shape[1] if len(shape) > 1 else 1)
+        return keras.tree.map_structure(lambda a: a[:count], x)
+
+
+def take(data, max_probe):
+    """At most `max_probe` input sequences from array, tuple or dataset."""
+    if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset
+        data = first_sequences(data.as_numpy_iterator(), max_probe)
+        if data is None:
+            raise ValueError("GateMonitor: probe_data dataset is empty.")
+        return data
+    if isinstance(data, tuple):
+        data = data[0]
+    return keras.tree.map_structure(lambda a: np.asarray(a)[:max_probe], data)
+
+
+def first_sequences(batches, max_probe):
+    """The inputs of the first `max_probe` sequences of some batches.
+
+    Batches are inputs or `(x, y[, sample_weight])` tuples; returns None
+    when there are none.
+    """
+    kept, count = [], 0
+    for batch in batches:
+        x = batch[0] if isinstance(batch, tuple) else batch
+        kept.append(x)
+        count += batch_size(x)
+        if count >= max_probe:
+            break
+    if not kept:
+        return None
+    return keras.tree.map_structure(
+        lambda *parts: np.concatenate(parts)[:max_probe], *kept
+    )
+
+
+def batch_size(x):
+    """The number of sequences in model inputs `x`."""
+    return int(np.shape(keras.tree.flatten(x)[0])[0])

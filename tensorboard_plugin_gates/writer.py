@@ -1,0 +1,219 @@
+"""Writing the Gates dashboard's summaries: the format's writer, beside its
+reader (`reader.py`) and its definition (`metadata.py`).
+
+Like the rest of the plugin it imports no TensorFlow and no Keras: it turns
+plain records into tensor summaries, added to anything with a
+`tensor(tag, array, summary_metadata)` method (GateMonitor's
+`keras_gates.summary.write.Summaries`). A record is one layer at one
+logged epoch (`keras_gates.callbacks.statistics.LayerRecord`): its
+statistics, value ranges and per-unit histograms over the whole probe,
+and its first sequences. Sizes are bounded by `fit_sequences`: at most
+`dashboard_bytes` of gate codes per logged epoch for all layers.
+"""
+
+import json
+
+import numpy as np
+
+from tensorboard_plugin_gates import metadata
+
+
+class Board:
+    """What one GateMonitor writes for the dashboard.
+
+    Args:
+        settings: GateMonitor's settings (`dashboard_sequences`,
+            `dashboard_bytes`, `vocabulary`, `left`, `right` and
+            `window(length)`, the steps stored, in input order).
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._tokens = {}  # run -> the tokens' JSON last written
+        self._stored = 0  # the most steps a layer stored, this epoch
+
+    def write_layer(self, summaries, index, name, facts, aligned, steps):
+        """A layer's kind, sizes, gates and dimension table (once per run).
+
+        Args:
+            summaries: where to add.
+            index: the layer's place among the model's recurrent layers.
+            name: its name.
+            facts: dict of its `kind`, `units`, `input_dim`, `gates`,
+                `sigmoid_gates`, `go_backwards`, `params`, `dimensions`.
+            aligned: whether its steps are the steps of the model's input
+                (whose tokens are written).
+            steps: how many steps its probe sequences have.
+        """
+        info = {
+            "index": index,
+            **facts,
+            "left": self.settings.left,
+            "right": self.settings.right,
+            "aligned": bool(aligned),
+            "first_step": int(self.settings.window(steps).start),
+        }
+        _text(summaries, metadata.tag(name, "layer"), json.dumps(info), "layer")
+
+    def write_epoch(self, summaries, record, layers):
+        """One logged epoch of one of `layers` layers: its first sequences
+        (in input order, within the budget), statistics and histograms."""
+        budget = self.settings.dashboard_bytes // layers
+        stored = layer_epoch(
+            summaries, record, self.settings, budget, self._window(record)
+        )
+        self._stored = max(self._stored, stored)
+
+    def _window(self, record):
+        steps = next(iter(record.gates.values())).shape[1]
+        return self.settings.window(steps)
+
+    def write_tokens(self, summaries, first_input, run):
+        """The tokens of the probe's first input for the steps stored by
+        `write_epoch` (call it first), when they differ from those last
+        written to `run`."""
+        first = np.asarray(first_input)
+        if first.ndim > 1:  # the steps the layers stored, no more
+            window = self.settings.window(first.shape[1])
+            first = first[:, window][:, : self._stored]
+        text = tokens_json(
+            first,
+            self.settings.dashboard_sequences,
+            self.settings.vocabulary,
+        )
+        if text is not None and self._tokens.get(run) != text:
+            self._tokens[run] = text
+            _text(summaries, metadata.TOKENS_TAG, text, "tokens")
+
+
+def fit_sequences(gates, sequences, steps, units, wanted, max_bytes):
+    """How many sequences and steps to keep within `max_bytes` of codes.
+
+    Sequences go first (down to one), then the steps after the first
+    `max_bytes // (gates * units * 2)` are left out.
+    """
+    per_step = gates * units * 2
+    kept = min(wanted, sequences)
+    if kept * steps * per_step > max_bytes:
+        kept = max(1, max_bytes // (steps * per_step))
+    return kept, min(steps, max(1, max_bytes // (kept * per_step)))
+
+
+def layer_epoch(summaries, record, settings, max_bytes, window):
+    """One logged epoch of one layer: sequences, statistics, histograms.
+
+    Args:
+        summaries: where to add.
+        record: the layer's record: statistics, ranges and per-unit
+            histograms of the whole probe batch, its first sequences (in
+            the order it processed the steps: a backward layer's are
+            flipped back into input order here).
+        settings: GateMonitor's settings (`dashboard_sequences`).
+        max_bytes: at most this many bytes of gate codes.
+        window: the slice of steps (input order) whose gates are stored;
+            all steps count in the statistics.
+
+    Returns:
+        How many steps were stored.
+    """
+    names = list(record.gates)
+    valid = np.asarray(record.valid, bool)
+    batch, steps, units = record.gates[names[0]].shape
+    first, stop = window.start, min(window.stop, steps)
+    kept, shown = fit_sequences(
+        len(names),
+        batch,
+        max(stop - first, 1),
+        units,
+        settings.dashboard_sequences,
+        max_bytes,
+    )
+    shown = min(shown, max(stop - first, 0))
+    stored = slice(first, first + shown)
+    scale = np.stack([record.low, record.high], 1).astype(np.float32)
+    codes = np.empty((len(names), kept, shown, units), np.uint16)
+    for index, gate in enumerate(names):
+        values = record.gates[gate]
+        if record.go_backwards:  # back into input order
+            values = values[:, ::-1]
+        codes[index] = metadata.quantize(values[:kept, stored], *scale[index])
+    if record.go_backwards:
+        valid = valid[:, ::-1]
+    add = summaries.tensor
+    add(metadata.tag(record.name, "sequences"), codes, _meta("sequences"))
+    add(metadata.tag(record.name, "scale"), scale, _meta("scale"))
+    add(
+        metadata.tag(record.name, "valid"),
+        valid[:kept, stored].astype(np.uint8),
+        _meta("valid"),
+    )
+    stats = record.stats
+    table = [[s.mean, _nan(s.left), _nan(s.right)] for s in stats.values()]
+    add(
+        metadata.tag(record.name, "stats"),
+        np.asarray(table, np.float64),
+        _meta("stats"),
+    )
+    if record.sigmoid_gates:
+        saturation = [
+            [stats[g].unit_left, stats[g].unit_right]
+            for g in record.sigmoid_gates
+        ]
+        add(
+            metadata.tag(record.name, "saturation"),
+            np.asarray(saturation, np.float32),
+            _meta("saturation"),
+        )
+    add(
+        metadata.tag(record.name, "histograms"),
+        record.unit_histograms.astype(np.uint32),
+        _meta("histograms"),
+    )
+    return shown
+
+
+def token_text(index, vocabulary=None):
+    """How token id `index` is shown: its vocabulary entry (a sequence or a
+    mapping from id to text), the number itself without a vocabulary, and
+    `#index` for an id the vocabulary lacks."""
+    if vocabulary is None:
+        return str(index)
+    try:
+        return str(vocabulary[index])
+    except (IndexError, KeyError):
+        return f"#{index}"
+
+
+def tokens_json(x, sequences, vocabulary=None):
+    """The JSON the dashboard shows along the steps, or None.
+
+    Integer inputs (batch, time) are tokens, shown by `token_text`. Float
+    inputs (batch, time, features) are shown, in tooltips only, as their
+    first features.
+    """
+    x = np.asarray(x)[:sequences]
+    if x.ndim == 2 and (x.dtype.kind in "iu" or x.dtype == bool):
+        rows = [[token_text(int(i), vocabulary) for i in row] for row in x]
+        return json.dumps({"text": True, "tokens": rows})
+    if x.ndim == 3 and x.dtype.kind == "f":
+        rows = [[_features(step) for step in row] for row in x]
+        return json.dumps({"text": False, "tokens": rows})
+    return None
+
+
+def _features(step, shown=3):
+    text = ", ".join(f"{v:.3g}" for v in step[:shown])
+    return text + (", ..." if len(step) > shown else "")
+
+
+def _nan(value):
+    return np.nan if value is None else value
+
+
+def _meta(kind):
+    return metadata.create_summary_metadata(kind)
+
+
+def _text(summaries, tag, text, kind):
+    """A string scalar (JSON text) owned by the plugin."""
+    summaries.tensor(tag, np.array(text.encode(), dtype=object), _meta(kind))

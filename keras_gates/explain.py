@@ -12,24 +12,20 @@ from matplotlib.figure import Figure
 
 from keras_gates.attribution import attribution
 from keras_gates.probe import GateProbe
+from tensorboard_plugin_gates.writer import token_text
 
 # Steps shown with their token text; longer sequences show colours only.
 MAX_LABELLED_STEPS = 80
 
 
 def token_texts(x, vocabulary=None):
-    """The text shown for each step of one input sequence: the vocabulary
-    entry for integer tokens (the id itself without a vocabulary), None
-    for float features."""
+    """The text shown for each step of one input sequence: for integer
+    tokens, as the dashboard shows them (`token_text`); None for float
+    features."""
     x = np.asarray(x)
     if x.ndim != 1 or not np.issubdtype(x.dtype, np.integer):
         return None
-    if vocabulary is None:
-        return [str(int(t)) for t in x]
-    return [
-        str(vocabulary[t]) if 0 <= t < len(vocabulary) else f"<{t}>"
-        for t in x.tolist()
-    ]
+    return [token_text(int(t), vocabulary) for t in x]
 
 
 def unit_trace(model, x, layer, gate, unit):

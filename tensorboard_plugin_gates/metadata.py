@@ -17,6 +17,8 @@ names it (`<name>/forward|backward` for Bidirectional halves):
 | `_gates/tokens` | string, () JSON: tokens of the sequences | on change |
 | `<layer>/_gates/attribution` | string, () JSON: method, targets | per epoch |
 | `_gates/output_attribution` | string, () JSON: output, values | per epoch |
+| `<layer>/_gates/importance` | string, () JSON: measure, values | per epoch |
+| `<layer>/_gates/matches` | string, () JSON: annotations, auc | per epoch |
 
 `sequences` holds every gate of the first S probe sequences in input order
 (a backward layer's steps are flipped back so that they line up with the
@@ -32,6 +34,12 @@ the gate's [low, high]. The two attribution tags (only with
 `GateMonitor(attribution=...)`) hold, per stored sequence and input step,
 how much the step moves a saturated gate unit (`targets`: gate, unit,
 values) or the model output (see `keras_gates.summary.attribution_log`).
+`importance` (with `GateMonitor(importance=True)`) holds, per gate and
+unit, how much the model's loss (`measure` "loss") or outputs ("output")
+change when the unit is mean-ablated, null where not measured; `matches`
+(with `GateMonitor(annotations=...)`) the ROC AUC of each unit's values at
+the steps an annotation marks against the other valid steps, per
+annotation, gate and unit (null where undefined).
 
 Each summary's `plugin_data.content` is JSON `{"version": 1, "kind": K}`;
 `parse_plugin_content` reads it back and refuses a version newer than
@@ -56,6 +64,8 @@ LAYER_KINDS = (
     "saturation",
     "histograms",
     "attribution",
+    "importance",
+    "matches",
 )
 OUTPUT_ATTRIBUTION_TAG = f"{TAG_DIR}/output_attribution"
 CODE_MAX = 65534

@@ -16,42 +16,28 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tensorboard_plugin_gates import metadata
+from tensorboard_plugin_gates import metadata, units
 from tensorboard_plugin_gates.reader import BadRequest, NotFound, Reader
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css"}
 
-# Route -> (Reader method, its query arguments as (name, type)).
+_RUN_LAYER = (("run", str), ("layer", str))
+_GATE_EPOCH = (*_RUN_LAYER, ("gate", str), ("epoch", int))
+
+# Route -> (function of a Reader, its query arguments as (name, type)).
 _ROUTES = {
-    "/runs": ("runs", ()),
-    "/layer": ("layer", (("run", str), ("layer", str))),
-    "/values": (
-        "values",
-        (
-            ("run", str),
-            ("layer", str),
-            ("gate", str),
-            ("epoch", int),
-            ("sequence", int),
-        ),
-    ),
-    "/saturation": (
-        "saturation",
-        (("run", str), ("layer", str), ("epoch", int)),
-    ),
-    "/training": ("training", (("run", str), ("layer", str))),
-    "/unit": (
-        "unit",
-        (("run", str), ("layer", str), ("gate", str), ("unit", int)),
-    ),
+    "/runs": (Reader.runs, ()),
+    "/layer": (Reader.layer, _RUN_LAYER),
+    "/values": (Reader.values, (*_GATE_EPOCH, ("sequence", int))),
+    "/saturation": (Reader.saturation, (*_RUN_LAYER, ("epoch", int))),
+    "/training": (Reader.training, _RUN_LAYER),
+    "/unit": (units.unit, (*_RUN_LAYER, ("gate", str), ("unit", int))),
+    "/units": (units.units, _GATE_EPOCH),
     "/pattern": (
-        "pattern",
+        units.pattern,
         (
-            ("run", str),
-            ("layer", str),
-            ("gate", str),
-            ("epoch", int),
+            *_GATE_EPOCH,
             ("sequence", int),
             ("start", int),
             ("end", int),
@@ -86,8 +72,8 @@ class GatesPlugin(base_plugin.TBPlugin):
 
     def get_plugin_apps(self):
         apps = {route: self._static_app(route) for route in self._static}
-        for route, (method, arguments) in _ROUTES.items():
-            apps[route] = self._json_app(method, arguments)
+        for route, (answer, arguments) in _ROUTES.items():
+            apps[route] = self._json_app(answer, arguments)
         return apps
 
     def _static_app(self, route):
@@ -99,7 +85,7 @@ class GatesPlugin(base_plugin.TBPlugin):
 
         return serve
 
-    def _json_app(self, method, arguments):
+    def _json_app(self, answer, arguments):
         @wrappers.Request.application
         def serve(request):
             try:
@@ -109,7 +95,7 @@ class GatesPlugin(base_plugin.TBPlugin):
                     plugin_util.context(request.environ),
                     plugin_util.experiment_id(request.environ),
                 )
-                body, status = getattr(reader, method)(**kwargs), 200
+                body, status = answer(reader, **kwargs), 200
             except NotFound as error:
                 body, status = {"error": str(error)}, 404
             except BadRequest as error:

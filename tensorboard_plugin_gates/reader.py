@@ -73,7 +73,7 @@ class Reader:
             run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags),
         )
 
-    def _series(self, run, layer, kind):
+    def series(self, run, layer, kind):
         """[(step, array)] of one layer's tag, in step order."""
         tag = metadata.tag(layer, kind)
         data = self._read([run], [tag]).get(run, {}).get(tag)
@@ -81,7 +81,7 @@ class Reader:
             raise NotFound(f"no {kind!r} data for layer {layer!r} of {run!r}")
         return sorted((d.step, d.numpy) for d in data)
 
-    def _at(self, run, layer, epoch, *kinds):
+    def at(self, run, layer, epoch, *kinds):
         """The arrays of `kinds` of one layer at one epoch, read at once."""
         tags = [metadata.tag(layer, kind) for kind in kinds]
         found = self._read([run], tags).get(run, {})
@@ -98,6 +98,17 @@ class Reader:
                 )
             arrays.append(at[0])
         return arrays
+
+    def optional(self, run, layer, epoch, *kinds):
+        """{kind: its array at `epoch`, or None when not logged}."""
+        tags = {kind: metadata.tag(layer, kind) for kind in kinds}
+        found = self._read([run], list(tags.values())).get(run, {})
+        return {
+            kind: next(
+                (d.numpy for d in found.get(tag, []) if d.step == epoch), None
+            )
+            for kind, tag in tags.items()
+        }
 
     def runs(self):
         """{run: {layer: summary of the layer}} of every logged run.
@@ -132,10 +143,12 @@ class Reader:
         for run, layers in sorted(wanted.items()):
             found = data.get(run, {})
             tokens = found.get(metadata.TOKENS_TAG)
-            text = bool(tokens) and _json(tokens[-1].numpy).get("text", False)
+            text = bool(tokens) and from_json(tokens[-1].numpy).get(
+                "text", False
+            )
             result[run] = {}
             for layer in layers:
-                info = _json(found[metadata.tag(layer, "layer")][-1].numpy)
+                info = from_json(found[metadata.tag(layer, "layer")][-1].numpy)
                 valid = sorted(
                     (d.step, d.numpy)
                     for d in found[metadata.tag(layer, "valid")]
@@ -155,13 +168,13 @@ class Reader:
 
     def layer(self, run, layer):
         """The layer's info: kind, sizes, gates and dimension table."""
-        return _json(self._series(run, layer, "layer")[-1][1])
+        return from_json(self.series(run, layer, "layer")[-1][1])
 
     def values(self, run, layer, gate, epoch, sequence):
         """One gate of one stored sequence at one epoch, units x steps."""
         info = self.layer(run, layer)
-        index = _gate_index(info, gate)
-        codes, scales, valid = self._at(
+        index = gate_index(info, gate)
+        codes, scales, valid = self.at(
             run, layer, epoch, "sequences", "scale", "valid"
         )
         if not 0 <= sequence < codes.shape[1]:
@@ -188,7 +201,7 @@ class Reader:
             "low": float(low),
             "high": float(high),
             "valid": valid.tolist(),
-            "values": _plain(np.where(valid, values, np.nan)),
+            "values": plain(np.where(valid, values, np.nan)),
             "tokens": tokens and tokens["tokens"],
             "token_text": bool(tokens and tokens["text"]),
             "attribution": self._attribution(
@@ -204,7 +217,7 @@ class Reader:
         tags.append(metadata.OUTPUT_ATTRIBUTION_TAG)
         found = self._read([run], tags).get(run, {})
         logged = [
-            [_json(d.numpy) for d in found.get(tag, []) if d.step == epoch]
+            [from_json(d.numpy) for d in found.get(tag, []) if d.step == epoch]
             for tag in tags
         ]
         if not any(logged):
@@ -213,7 +226,7 @@ class Reader:
         def row(values):
             if sequence >= len(values):
                 return None
-            return [_finite(v) for v in values[sequence][:steps]]
+            return [finite(v) for v in values[sequence][:steps]]
 
         units, output = {}, None
         for target in logged[0][0]["targets"] if logged[0] else []:
@@ -236,7 +249,7 @@ class Reader:
         if not logged:
             return None
         before = [value for step, value in logged if step <= epoch]
-        chosen = _json(before[-1] if before else logged[0][1])
+        chosen = from_json(before[-1] if before else logged[0][1])
         rows = chosen["tokens"]
         if sequence >= len(rows) or len(rows[sequence]) < steps:
             return None
@@ -247,15 +260,15 @@ class Reader:
         info = self.layer(run, layer)
         if not info["sigmoid_gates"]:
             raise NotFound(f"layer {layer!r} has no sigmoid gates")
-        (fractions,) = self._at(run, layer, epoch, "saturation")
+        (fractions,) = self.at(run, layer, epoch, "saturation")
         return {
             "epoch": epoch,
             "left": info["left"],
             "right": info["right"],
             "gates": {
                 gate: {
-                    "left": _plain(fractions[i, 0]),
-                    "right": _plain(fractions[i, 1]),
+                    "left": plain(fractions[i, 0]),
+                    "right": plain(fractions[i, 1]),
                 }
                 for i, gate in enumerate(info["sigmoid_gates"])
             },
@@ -264,83 +277,22 @@ class Reader:
     def training(self, run, layer):
         """Per gate, its mean and saturation at every logged epoch."""
         info = self.layer(run, layer)
-        series = self._series(run, layer, "stats")
+        series = self.series(run, layer, "stats")
         table = np.stack([value for _, value in series])  # (epochs, G, 3)
         return {
             "epochs": [step for step, _ in series],
             "gates": {
                 gate: {
-                    "mean": _plain(table[:, i, 0]),
-                    "left": _plain(table[:, i, 1]),
-                    "right": _plain(table[:, i, 2]),
+                    "mean": plain(table[:, i, 0]),
+                    "left": plain(table[:, i, 1]),
+                    "right": plain(table[:, i, 2]),
                 }
                 for i, gate in enumerate(info["gates"])
             },
         }
 
-    def unit(self, run, layer, gate, unit):
-        """One unit's histogram of one gate at every logged epoch."""
-        info = self.layer(run, layer)
-        index = _gate_index(info, gate)
-        if not 0 <= unit < info["units"]:
-            raise NotFound(
-                f"layer {layer!r} has units 0 to {info['units'] - 1}, not "
-                f"{unit}"
-            )
-        scales = dict(self._series(run, layer, "scale"))
-        return {
-            "gate": gate,
-            "unit": unit,
-            "epochs": [
-                {
-                    "epoch": step,
-                    "low": float(scales[step][index, 0]),
-                    "high": float(scales[step][index, 1]),
-                    "counts": counts[index, unit].tolist(),
-                }
-                for step, counts in self._series(run, layer, "histograms")
-                if step in scales
-            ],
-        }
 
-    def pattern(self, run, layer, gate, epoch, sequence, start, end, threshold):
-        """Units above `threshold` at every step of [start, end] and below it
-        just before and after (LSTMVis's pattern search), best first.
-
-        A unit's score is its mean over the range minus the larger of its
-        values at the two neighbouring steps (those that exist and are
-        valid).
-        """
-        found = self.values(run, layer, gate, epoch, sequence)
-        values = np.array(found["values"], np.float64)  # NaN: masked
-        steps = values.shape[1]
-        if not 0 <= start <= end < steps:
-            raise BadRequest(
-                f"need 0 <= start <= end < {steps}, got start={start}, "
-                f"end={end}"
-            )
-        inside = values[:, start : end + 1]
-        neighbours = [s for s in (start - 1, end + 1) if 0 <= s < steps]
-        outside = values[:, neighbours]
-        with np.errstate(invalid="ignore"):
-            above = np.all(inside >= threshold, axis=1)
-            below = np.all(~(outside >= threshold), axis=1)
-        matches = []
-        for unit in np.flatnonzero(above & below):
-            edges = outside[unit][np.isfinite(outside[unit])]
-            edge = edges.max() if edges.size else threshold
-            score = inside[unit].mean() - edge
-            matches.append({"unit": int(unit), "score": float(score)})
-        matches.sort(key=lambda m: -m["score"])
-        return {
-            "start": start,
-            "end": end,
-            "threshold": threshold,
-            "units": matches,
-        }
-
-
-def _gate_index(info, gate):
+def gate_index(info, gate):
     if gate not in info["gates"]:
         raise NotFound(
             f"layer has no gate {gate!r}; its gates are {info['gates']}"
@@ -348,15 +300,15 @@ def _gate_index(info, gate):
     return info["gates"].index(gate)
 
 
-def _finite(value):
+def finite(value):
     return value if value is not None and np.isfinite(value) else None
 
 
-def _json(value):
+def from_json(value):
     return json.loads(value.item() if isinstance(value, np.ndarray) else value)
 
 
-def _plain(array):
+def plain(array):
     """Nested lists of floats rounded to 6 places; None for NaN/Inf."""
     array = np.asarray(array, np.float64)
     rounded = np.round(array, 6).astype(object)

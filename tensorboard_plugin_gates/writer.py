@@ -169,7 +169,31 @@ def layer_epoch(summaries, record, settings, max_bytes, window):
         record.unit_histograms.astype(np.uint32),
         _meta("histograms"),
     )
+    write_unit_measures(summaries, record)
     return shown
+
+
+def write_unit_measures(summaries, record):
+    """What was measured of each unit, when it was: `importance` (gates,
+    units; NaN where not measured) with its `importance_measure`, and
+    `matches` ({annotation: (gates, units) ROC AUC})."""
+    importance = getattr(record, "importance", None)
+    if importance is not None:
+        logged = {
+            "measure": record.importance_measure,
+            "values": _nullable(importance),
+        }
+        tag = metadata.tag(record.name, "importance")
+        _text(summaries, tag, json.dumps(logged), "importance")
+    matches = getattr(record, "matches", None)
+    if matches:
+        logged = {
+            "measure": "roc_auc",
+            "annotations": list(matches),
+            "auc": [_nullable(table) for table in matches.values()],
+        }
+        tag = metadata.tag(record.name, "matches")
+        _text(summaries, tag, json.dumps(logged), "matches")
 
 
 def token_text(index, vocabulary=None):
@@ -204,6 +228,14 @@ def tokens_json(x, sequences, vocabulary=None):
 def _features(step, shown=3):
     text = ", ".join(f"{v:.3g}" for v in step[:shown])
     return text + (", ..." if len(step) > shown else "")
+
+
+def _nullable(array):
+    """Nested lists of 4 significant digits; None for NaN."""
+    array = np.asarray(array, np.float64)
+    rounded = np.vectorize(lambda v: float(f"{v:.4g}"), otypes=[object])(array)
+    rounded[~np.isfinite(array)] = None
+    return rounded.tolist()
 
 
 def _nan(value):

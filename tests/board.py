@@ -191,3 +191,24 @@ def chromium():
             ):
                 subprocess.run(command, check=True, env=env, timeout=900)
     return shutil.which("chromium")
+
+
+class EventSummaries:
+    """Summaries written without TensorFlow: what the plugin's writer adds
+    (its `tensor(tag, array, metadata)`), as one event per `write(step)`."""
+
+    def __init__(self, run_dir):
+        self.writer = EventFileWriter(str(run_dir))
+        self.proto = summary_pb2.Summary()
+
+    def tensor(self, tag, data, about):
+        self.proto.value.add(
+            tag=tag, metadata=about, tensor=tensor_util.make_tensor_proto(data)
+        )
+
+    def write(self, step):
+        self.writer.add_event(event_pb2.Event(step=step, summary=self.proto))
+        self.proto = summary_pb2.Summary()
+
+    def close(self):
+        self.writer.close()

@@ -427,3 +427,111 @@ def test_attribution_arguments():
     monitor.set_model(model)
     with pytest.raises(ValueError, match="explains models with one input"):
         monitor.on_train_begin()
+
+
+def test_units_route_reads_what_was_measured_of_each_unit(tmp_path):
+    # Two epochs of a 3-unit layer with two gates, written by the plugin's
+    # own writer; each unit's values sit in one histogram bin, so its mean
+    # is that bin's centre and the change between epochs is known.
+    from types import SimpleNamespace
+
+    from board import EventSummaries
+
+    from tensorboard_plugin_gates.writer import Board
+
+    units, bins = 3, metadata.BINS
+    settings = SimpleNamespace(
+        dashboard_sequences=1,
+        dashboard_bytes=2**20,
+        vocabulary=None,
+        left=0.1,
+        right=0.9,
+        window=lambda length, go_backwards=False: slice(0, length),
+    )
+    gates = ("forget", "candidate")
+    facts = {
+        "kind": "Test",
+        "units": units,
+        "input_dim": 2,
+        "gates": list(gates),
+        "sigmoid_gates": ["forget"],
+        "go_backwards": False,
+        "params": 0,
+        "dimensions": [],
+    }
+    shut = np.array([0.5, 0.0, 0.25])
+    opened = np.array([0.0, 1.0, 0.5])
+
+    def record(epoch):
+        histograms = np.zeros((2, units, bins))
+        at_bin = [[2, 7, 19], [0, 10, 10]] if epoch == 0 else [[4, 7, 0]] * 2
+        for gate in range(2):
+            for unit, where in enumerate(at_bin[gate]):
+                histograms[gate, unit, where] = 5
+        stats = {
+            "forget": SimpleNamespace(
+                mean=0.5, left=0.2, right=0.4, unit_left=shut, unit_right=opened
+            ),
+            "candidate": SimpleNamespace(
+                mean=0.0, left=None, right=None, unit_left=None, unit_right=None
+            ),
+        }
+        return SimpleNamespace(
+            name="lstm",
+            go_backwards=False,
+            gates={g: np.full((1, 4, units), 0.5, np.float32) for g in gates},
+            valid=np.ones((1, 4), bool),
+            low=np.array([0.0, -2.0]),
+            high=np.array([1.0, 2.0]),
+            stats=stats,
+            sigmoid_gates=("forget",),
+            unit_histograms=histograms,
+            importance=np.array([[0.25, np.nan, -0.125], [1.0, 2.0, 3.0]]),
+            importance_measure="loss",
+            matches={"quote": np.array([[0.9, 0.2, np.nan], [0.5] * 3])},
+        )
+
+    board, written = Board(settings), EventSummaries(tmp_path / "train")
+    board.write_layer(written, 0, "lstm", facts, aligned=True, steps=4)
+    for epoch in (0, 1):
+        board.write_epoch(written, record(epoch), layers=1)
+        written.write(epoch)
+    written.close()
+    app = client(tmp_path)
+    status, first = get_json(
+        app, "units", run="train", layer="lstm", gate="forget", epoch=0
+    )
+    assert status == 200, first
+    assert first["annotations"] == ["quote"]
+    assert first["importance_measure"] == "loss"
+    assert [u["importance"] for u in first["units"]] == [0.25, None, -0.125]
+    assert [u["change"] for u in first["units"]] == [None] * 3
+    assert [u["matches"] for u in first["units"]] == [
+        [{"annotation": "quote", "score": 0.9, "direction": "high"}],
+        [{"annotation": "quote", "score": 0.8, "direction": "low"}],
+        [],
+    ]
+    np.testing.assert_allclose([u["shut"] for u in first["units"]], shut)
+    np.testing.assert_allclose([u["open"] for u in first["units"]], opened)
+    # Epoch 1 against epoch 0: forget units moved from bins 2, 7, 19 to
+    # 4, 7, 0 of 20 on [0, 1]; candidate units from 0, 10, 10 to 4, 7, 0
+    # of 20 on [-2, 2].
+    _, second = get_json(
+        app, "units", run="train", layer="lstm", gate="forget", epoch=1
+    )
+    changes = [u["change"] for u in second["units"]]
+    np.testing.assert_allclose(changes, [2 / 20, 0.0, 19 / 20], atol=1e-6)
+    _, candidate = get_json(
+        app, "units", run="train", layer="lstm", gate="candidate", epoch=1
+    )
+    assert [u["shut"] for u in candidate["units"]] == [None] * 3
+    np.testing.assert_allclose(
+        [u["change"] for u in candidate["units"]],
+        [4 * 4 / 20, 3 * 4 / 20, 10 * 4 / 20],
+        atol=1e-6,
+    )
+    assert [u["importance"] for u in candidate["units"]] == [1.0, 2.0, 3.0]
+    status, error = get_json(
+        app, "units", run="train", layer="lstm", gate="nope", epoch=0
+    )
+    assert status == 404 and "forget" in error["error"]

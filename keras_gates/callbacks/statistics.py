@@ -45,6 +45,11 @@ class LayerRecord:
         heatmap: dict gate name -> (time, units) of the heatmap's
             sequence, or None.
         heatmap_valid: bool (time,) of that sequence, or None.
+        importance: (gate, units), how much the model's loss (or outputs)
+            change when each unit is mean-ablated (NaN: not measured), or
+            None; `importance_measure` says which ("loss", "output").
+        matches: {annotation: (gate, units) ROC AUC of each unit's values
+            at the annotated steps against the others}, or None.
     """
 
     name: str
@@ -58,6 +63,9 @@ class LayerRecord:
     valid: np.ndarray | None = None
     heatmap: dict | None = None
     heatmap_valid: np.ndarray | None = None
+    importance: np.ndarray | None = None
+    importance_measure: str | None = None
+    matches: dict | None = None
 
     @property
     def sigmoid_gates(self):

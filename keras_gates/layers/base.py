@@ -281,12 +281,11 @@ class GatedRNN(keras.layers.RNN):
         valid = ops.transpose(valid)  # (batch, time)
         if gate_seqs is None:
             return Ran(output, final, None, valid)
-        kept = ops.expand_dims(valid[:rows], -1)
-        gate_dict = {
-            name: ops.where(kept, ops.transpose(g, (1, 0, 2)), 0)
-            for name, g in zip(self.gate_names, gate_seqs)
-        }
-        return Ran(output, final, gate_dict, valid)
+        gate_seqs = [ops.transpose(g, (1, 0, 2)) for g in gate_seqs]
+        if mask is not None:  # zero at masked steps
+            kept = ops.expand_dims(valid[:rows], -1)
+            gate_seqs = [ops.where(kept, g, 0) for g in gate_seqs]
+        return Ran(output, final, dict(zip(self.gate_names, gate_seqs)), valid)
 
     def _writes(self, gates, rows, masked):
         """What each step writes, `emit(new states, gates)`, and `read`,

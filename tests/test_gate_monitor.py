@@ -462,17 +462,48 @@ model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
 """
 
 
+# Under mixed_float16 the layers compute in float16: 11 significant bits,
+# eps16 = 2**-10 ~ 1e-3. A gate is rounded when it is stored (half an ulp)
+# and carries the rounding of the float16 weights, inputs, pre-activations
+# and states it came from; through 6 steps that stays within a few ulps of
+# the largest magnitude involved (measured here: at most 1.1 ulp). Four ulps
+# bound every value, hence also a mean.
+FLOAT16_ULPS = 4 * 2.0**-10
+
+# The fixed ranges of `track_training`'s histograms (default cell_range).
+TRAINING_RANGE = {"cell": (-3.0, 3.0)}
+
+
 def test_mixed_precision(tmp_path, dtype_policy):
     keras.config.set_dtype_policy("mixed_float16")
     x, y = data()
     model = model_with_stock_and_gates_layers()
+    # No learning: the training statistics see the final weights too.
+    model.compile(keras.optimizers.SGD(0.0), "mse")
     monitor = keras_gates.GateMonitor(
         str(tmp_path), probe_data=x, track_training=True
     )
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[monitor])
+    assert model.get_layer("lstm").compute_dtype == "float16"
     events = read_run(str(tmp_path), "train")
-    for tag in ("lstm/forget/mean", "gru/update/training/mean"):
-        assert 0.0 < events[tag][-1][1] < 1.0
+    # The float64 NumPy recurrence on the float32 variables: a float32 run.
+    expected, mask = expected_gates(model, x)
+    for layer, gates in expected.items():
+        for gate, values in gates.items():
+            kept, sigmoid = values[mask], gate in SIGMOID
+            atol = FLOAT16_ULPS * max(1.0, np.abs(kept).max())
+            assert_gate_stats(
+                events, f"{layer}/{gate}", kept, sigmoid, atol=atol
+            )
+            fixed = (0.0, 1.0) if sigmoid else (-1.0, 1.0)
+            assert_gate_stats(
+                events,
+                f"{layer}/{gate}/training",
+                kept,
+                sigmoid,
+                value_range=TRAINING_RANGE.get(gate, fixed),
+                atol=atol,
+            )
 
 
 def test_training_statistics_on_the_first_rows_of_each_batch(tmp_path):

@@ -34,6 +34,14 @@ SIGMOID = {
 FLOAT32_ATOL = 1e-5
 
 
+def training_range(gate):
+    """The fixed range of `track_training`'s histograms of a gate (the
+    default cell_range)."""
+    if gate in SIGMOID:
+        return (0.0, 1.0)
+    return (-3.0, 3.0) if gate == "cell" else (-1.0, 1.0)
+
+
 def read_run(log_dir, run):
     """Every tensor summary of a run: {tag: [(step, np.ndarray)]}."""
     acc = ea.EventAccumulator(
@@ -285,14 +293,48 @@ def test_bidirectional_and_dataset_probe(tmp_path):
     model.compile(loss="mse")
     probe = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)
     monitor = keras_gates.GateMonitor(
-        str(tmp_path), probe_data=probe, max_probe=7
+        str(tmp_path / "all"), probe_data=probe, max_probe=7
     )
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
-    events = read_run(str(tmp_path), "train")
-    for half in ("bi/forward", "bi/backward"):
-        histogram = events[f"{half}/update/histogram"][-1][1]
-        # Two batches of 5 taken, cut to max_probe=7 sequences, 2 units.
-        assert histogram[:, 2].sum() == 7 * TIME * 2
+    backward = keras_gates.GateMonitor(
+        str(tmp_path / "backward"),
+        probe_data=probe,
+        max_probe=7,
+        layers=["bi/backward"],
+        figures=False,
+    )
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor, backward])
+    # Two batches of 5 taken, cut to max_probe=7 sequences; no mask.
+    bi, valid = model.get_layer("bi"), np.ones((7, TIME), bool)
+    expected = {
+        "bi/forward": numpy_rnn(GRU, bi.forward_layer.get_weights(), x[:7]),
+        "bi/backward": numpy_rnn(
+            GRU, bi.backward_layer.get_weights(), x[:7], go_backwards=True
+        ),
+    }
+    events = read_run(str(tmp_path / "all"), "train")
+    for half, (_, gates) in expected.items():
+        assert_probe_stats(events, half, gates, valid)
+        # The dashboard's sequences are in input order: the backward
+        # half's (computed last step first) flipped back.
+        codes = events[f"{half}/_gates/sequences"][-1][1]
+        scale = events[f"{half}/_gates/scale"][-1][1]
+        assert codes.shape == (4, 4, TIME, 2)  # gates, sequences, steps, units
+        for index, values in enumerate(gates.values()):
+            if half == "bi/backward":
+                values = values[:, ::-1]
+            low, high = scale[index]
+            np.testing.assert_allclose(
+                metadata.dequantize(codes[index], low, high),
+                values[:4],
+                # The codes' rounding (see metadata) and float32's.
+                atol=(high - low) / (2 * metadata.CODE_MAX) + FLOAT32_ATOL,
+            )
+    # layers=["bi/backward"]: that half alone, the same values.
+    alone = read_run(str(tmp_path / "backward"), "train")
+    assert {tag.split("/")[1] for tag in alone if tag.startswith("bi/")} == {
+        "backward"
+    }
+    assert_probe_stats(alone, "bi/backward", expected["bi/backward"][1], valid)
 
 
 def test_non_finite_gates_are_counted_and_training_goes_on(tmp_path):
@@ -419,17 +461,33 @@ def test_mirrored_strategy_on_two_cpus(tmp_path):
     import subprocess
     import sys
 
+    saved = tmp_path / "saved.npz"
     done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "logs")],
+        [sys.executable, str(script), str(tmp_path / "logs"), str(saved)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     events = read_run(str(tmp_path / "logs"), "train")
-    counts = events["lstm/forget/training/histogram"][-1][1][:, 2]
-    assert counts.sum() == 32 * TIME * 4  # both replicas' batches, summed
-    assert events["lstm/forget/histogram"][-1][1][:, 2].sum() == 8 * TIME * 4
+    with np.load(saved) as arrays:
+        x = arrays["x"]
+        weights = [arrays[f"w{i}"] for i in range(3)]
+    # Batches of 8 split into 2 replicas of 4 rows; track_rows=3 takes the
+    # first 3 rows of each replica's share (a learning rate of 0 keeps the
+    # weights): rows 0-2 and 4-6 of each batch, both replicas summed.
+    rows = [b + r for b in range(0, 32, 4) for r in range(3)]
+    _, gates = numpy_rnn(LSTM, weights, x[rows])
+    for gate, values in gates.items():
+        assert_gate_stats(
+            events,
+            f"lstm/{gate}/training",
+            values.reshape(-1, 4),
+            gate in SIGMOID,
+            value_range=training_range(gate),
+        )
+    _, probed = numpy_rnn(LSTM, weights, x[:8])
+    assert_probe_stats(events, "lstm", probed, np.ones((8, TIME), bool))
 
 
 MIRRORED_SCRIPT = f"""
@@ -455,10 +513,13 @@ with strategy.scope():
         keras.layers.LSTM(4, name="lstm"),
         keras.layers.Dense(1),
     ])
-    model.compile(optimizer="sgd", loss="mse")
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
 monitor = keras_gates.GateMonitor(sys.argv[1], probe_data=x[:8],
-                                  track_training=True)
-model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+                                  track_training=True, track_rows=3)
+model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
+          callbacks=[monitor])
+weights = model.get_layer("lstm").get_weights()
+np.savez(sys.argv[2], x=x, **{{f"w{{i}}": w for i, w in enumerate(weights)}})
 """
 
 
@@ -469,9 +530,6 @@ model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
 # the largest magnitude involved (measured here: at most 1.1 ulp). Four ulps
 # bound every value, hence also a mean.
 FLOAT16_ULPS = 4 * 2.0**-10
-
-# The fixed ranges of `track_training`'s histograms (default cell_range).
-TRAINING_RANGE = {"cell": (-3.0, 3.0)}
 
 
 def test_mixed_precision(tmp_path, dtype_policy):
@@ -495,13 +553,12 @@ def test_mixed_precision(tmp_path, dtype_policy):
             assert_gate_stats(
                 events, f"{layer}/{gate}", kept, sigmoid, atol=atol
             )
-            fixed = (0.0, 1.0) if sigmoid else (-1.0, 1.0)
             assert_gate_stats(
                 events,
                 f"{layer}/{gate}/training",
                 kept,
                 sigmoid,
-                value_range=TRAINING_RANGE.get(gate, fixed),
+                value_range=training_range(gate),
                 atol=atol,
             )
 

@@ -10,13 +10,24 @@ import keras
 import matplotlib
 import numpy as np
 import pytest
-from conftest import CellSpec, tf_only
+from conftest import tf_only
 from logged import (
     FLOAT32_ATOL,
     SIGMOID,
     assert_gate_stats,
     assert_probe_stats,
     training_range,
+)
+from monitored import (
+    FEATURES,
+    GRU,
+    LSTM,
+    TIME,
+    data,
+    expected_gates,
+    mask_of,
+    model_with_stock_and_gates_layers,
+    read_run,
 )
 from reference import numpy_rnn
 from tensorboard.backend.event_processing import event_accumulator as ea
@@ -25,65 +36,6 @@ import keras_gates
 from tensorboard_plugin_gates import metadata
 
 pytestmark = tf_only  # TensorBoard summaries are written with TensorFlow
-
-LSTM, GRU = CellSpec("LSTM"), CellSpec("GRU")
-TIME, FEATURES = 6, 3
-
-
-def read_run(log_dir, run):
-    """Every tensor summary of a run: {tag: [(step, np.ndarray)]}."""
-    acc = ea.EventAccumulator(
-        os.path.join(log_dir, run),
-        size_guidance={ea.TENSORS: 0, ea.IMAGES: 0, ea.HISTOGRAMS: 0},
-    )
-    acc.Reload()
-    import tensorflow as tf
-
-    return {
-        tag: [
-            (e.step, tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)
-        ]
-        for tag in acc.Tags()["tensors"]
-    }
-
-
-def data(n=32, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, TIME, FEATURES)).astype("float32")
-    x[: n // 2, TIME - 2 :] = 0.0  # right padding, masked below
-    y = rng.standard_normal((n, 1)).astype("float32")
-    return x, y
-
-
-def mask_of(x):
-    return np.any(x != 0.0, axis=-1)
-
-
-def model_with_stock_and_gates_layers(jit_compile=False):
-    inputs = keras.Input((TIME, FEATURES))
-    h = keras.layers.Masking()(inputs)
-    h = keras.layers.LSTM(4, return_sequences=True, name="lstm")(h)
-    h = keras_gates.GRU(3, name="gru")(h)
-    model = keras.Model(inputs, keras.layers.Dense(1)(h))
-    model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
-    return model
-
-
-def expected_gates(model, x):
-    """NumPy gates of the two layers from the model's current weights."""
-    mask = mask_of(x)
-    lstm = model.get_layer("lstm")
-    _, lstm_gates = numpy_rnn(LSTM, lstm.get_weights(), x, mask)
-    # The GRU sees the LSTM's outputs: hidden states, carried when masked.
-    hidden = lstm_gates["hidden"]
-    carried = np.zeros_like(hidden)
-    for t in range(TIME):
-        previous = carried[:, t - 1] if t else 0.0
-        carried[:, t] = np.where(mask[:, t, None], hidden[:, t], previous)
-    _, gru_gates = numpy_rnn(
-        GRU, model.get_layer("gru").get_weights(), carried, mask
-    )
-    return {"lstm": lstm_gates, "gru": gru_gates}, mask
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])

@@ -2,7 +2,7 @@
 
 `events` is what a test read back from an event file: `{tag: {step:
 value}}` (`events.summaries`) or `{tag: [(step, value)]}`; the values
-checked are those of the last step.
+checked are those of one step, by default the last.
 """
 
 import numpy as np
@@ -68,21 +68,22 @@ def assert_gate_stats(
     left=0.1,
     right=0.9,
     always=0.99,
+    step=None,
 ):
     """What GateMonitor wrote under `tag` (`<layer>/<gate>` or
-    `<layer>/<gate>/training`) at its last step equals NumPy's statistics
-    of the gate values `kept` (values, units): mean, histogram (bins on
-    `value_range`, default the probe's range rule), saturation fractions
-    and always-saturated units. `atol` bounds how far a computed gate lies
-    from NumPy's: a value that close to a bin edge or a threshold may be
-    counted on either side."""
+    `<layer>/<gate>/training`) at `step` (default: its last step) equals
+    NumPy's statistics of the gate values `kept` (values, units): mean,
+    histogram (bins on `value_range`, default the probe's range rule),
+    saturation fractions and always-saturated units. `atol` bounds how far
+    a computed gate lies from NumPy's: a value that close to a bin edge or
+    a threshold may be counted on either side."""
 
-    def last(name):
-        return last_value(events, f"{tag}/{name}")
+    def logged(name):
+        return last_value(events, f"{tag}/{name}", step)
 
-    np.testing.assert_allclose(last("mean"), kept.mean(), atol=atol)
-    assert last("nonfinite") == 0
-    histogram = last("histogram")
+    np.testing.assert_allclose(logged("mean"), kept.mean(), atol=atol)
+    assert logged("nonfinite") == 0
+    histogram = logged("histogram")
     if value_range is None:
         value_range = metadata.value_range(kept, sigmoid)
     edges = np.linspace(*value_range, len(histogram) + 1)
@@ -101,9 +102,11 @@ def assert_gate_stats(
             kept > right - atol,
         ),
     ):
-        assert_share_near(last(f"saturation_{side}"), sure.mean(), maybe.mean())
         assert_share_near(
-            last(always_tag),
+            logged(f"saturation_{side}"), sure.mean(), maybe.mean()
+        )
+        assert_share_near(
+            logged(always_tag),
             (sure.mean(axis=0) >= always).mean(),
             (maybe.mean(axis=0) >= always).mean(),
         )
@@ -119,9 +122,10 @@ def assert_probe_stats(events, layer, gates, valid, atol=FLOAT32_ATOL, **kw):
         )
 
 
-def last_value(events, tag):
-    """The value of `tag` at its last step, in either form of `events`."""
+def last_value(events, tag, step=None):
+    """The value of `tag` at `step` (default: its last step), in either
+    form of `events`."""
     found = events[tag]
-    if isinstance(found, dict):
-        return found[max(found)]
-    return found[-1][1]
+    if not isinstance(found, dict):
+        found = dict(found)
+    return found[max(found) if step is None else step]

@@ -12,7 +12,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import CellSpec
 from events import summaries
+from logged import assert_probe_stats
+from reference import numpy_rnn
 
 JAX_SCRIPT = """
 import json, sys
@@ -77,6 +80,7 @@ def test_jax_data_parallel_on_two_devices(tmp_path):
 WORKER_SCRIPT = """
 import json, os, sys
 index, ports, logdir = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3]
+saved = sys.argv[4]
 os.environ["TF_CONFIG"] = json.dumps({
     "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
     "task": {"type": "worker", "index": index},
@@ -108,6 +112,9 @@ def step(xb):
 for epoch in range(2):
     step(x)
     monitor.on_epoch_end(epoch)
+    # The weights each worker probed with, and its probe.
+    np.savez(f"{saved}/worker{index}_epoch{epoch}.npz", x[:4],
+             *model.get_layer("lstm").get_weights())
 monitor.on_train_end()
 """
 
@@ -128,9 +135,12 @@ def free_ports(count):
 )
 def test_multi_worker_only_the_chief_writes(tmp_path):
     ports = free_ports(2)
+    saved = tmp_path / "saved"
+    saved.mkdir()
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER_SCRIPT, str(i), ports, str(tmp_path)],
+            [sys.executable, "-c", WORKER_SCRIPT, str(i), ports]
+            + [str(tmp_path / "logs"), str(saved)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -140,7 +150,22 @@ def test_multi_worker_only_the_chief_writes(tmp_path):
     for worker in workers:
         _, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-3000:]
-    files = list((tmp_path / "train").glob("events.out.tfevents.*"))
+    files = list((tmp_path / "logs" / "train").glob("events.out.tfevents.*"))
     assert len(files) == 1  # the chief's
-    written = summaries(tmp_path / "train")
+    written = summaries(tmp_path / "logs" / "train")
     assert sorted(written["lstm/forget/mean"]) == [0, 1]
+    # Each epoch's statistics are those of the chief's probe (worker 0's
+    # rows) with the weights of that epoch; worker 1's rows fail the check.
+    for epoch in (0, 1):
+        for worker in (0, 1):
+            with np.load(saved / f"worker{worker}_epoch{epoch}.npz") as found:
+                x, *weights = (found[f"arr_{i}"] for i in range(4))
+            _, gates = numpy_rnn(CellSpec("LSTM"), weights, x)
+            valid = np.ones(x.shape[:2], bool)
+            if worker == 0:
+                assert_probe_stats(written, "lstm", gates, valid, step=epoch)
+            else:
+                with pytest.raises(AssertionError):
+                    assert_probe_stats(
+                        written, "lstm", gates, valid, step=epoch
+                    )

@@ -112,31 +112,39 @@ def test_jax_multi_process_only_process_0_writes(tmp_path):
     probing its own rows: only process 0 writes, its probe's values."""
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     env.pop("XLA_FLAGS", None)  # one CPU device per process
-    port = free_ports(1)
-    saved = tmp_path / "saved"
-    saved.mkdir()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", PROCESS_SCRIPT, str(i), port]
-            + [str(tmp_path / "logs"), str(saved)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for i in range(2)
-    ]
-    losses = []
-    for process in processes:
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-3000:]
-        losses.append(out.strip().splitlines()[-1])
+    outputs, saved = run_pair(PROCESS_SCRIPT, free_ports(1), tmp_path, env)
+    losses = [out.strip().splitlines()[-1] for out in outputs]
     assert losses[0] == losses[1]  # one model, trained together
     files = list((tmp_path / "logs" / "train").glob("events.out.tfevents.*"))
     assert len(files) == 1
     written = summaries(tmp_path / "logs" / "train")
     assert sorted(written["lstm/forget/mean"]) == [0, 1]
     assert_written_by(written, saved, "process", 0)
+
+
+def run_pair(script, address, tmp_path, env=None):
+    """Run `script` in two child processes at once, with the arguments
+    index (0, 1), `address`, the log dir and a folder for saved arrays;
+    returns their outputs and that folder."""
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(index), address]
+            + [str(tmp_path / "logs"), str(saved)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for index in range(2)
+    ]
+    outputs = []
+    for child in children:
+        out, err = child.communicate(timeout=600)
+        assert child.returncode == 0, err[-3000:]
+        outputs.append(out)
+    return outputs, saved
 
 
 def assert_written_by(written, saved, name, writer):
@@ -217,22 +225,7 @@ def free_ports(count):
     reason="a TensorFlow strategy",
 )
 def test_multi_worker_only_the_chief_writes(tmp_path):
-    ports = free_ports(2)
-    saved = tmp_path / "saved"
-    saved.mkdir()
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER_SCRIPT, str(i), ports]
-            + [str(tmp_path / "logs"), str(saved)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    for worker in workers:
-        _, err = worker.communicate(timeout=600)
-        assert worker.returncode == 0, err[-3000:]
+    _, saved = run_pair(WORKER_SCRIPT, free_ports(2), tmp_path)
     files = list((tmp_path / "logs" / "train").glob("events.out.tfevents.*"))
     assert len(files) == 1  # the chief's
     written = summaries(tmp_path / "logs" / "train")

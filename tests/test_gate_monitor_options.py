@@ -16,6 +16,7 @@ from logged import (
     SIGMOID,
     assert_counts_near,
     assert_probe_stats,
+    last_value,
 )
 from monitored import (
     TIME,
@@ -55,8 +56,8 @@ COLOUR_ATOL = 5
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory):
     """One `fit` (1 epoch) of the two-layer model with four monitors,
-    each writing its own log dir: {name: train run's summaries}, the
-    model and the probe inputs."""
+    each writing its own log dir under a root: ({name: its train run's
+    summaries}, the model, the probe inputs, the root)."""
     root = tmp_path_factory.mktemp("options")
     keras.utils.set_random_seed(0)
     x, y = data()
@@ -91,10 +92,6 @@ def logged(tmp_path_factory):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=callbacks)
     runs = {name: read_run(str(root / name), "train") for name in monitors}
     return runs, model, probe, root
-
-
-def last(events, tag):
-    return events[tag][-1][1]
 
 
 def plugins(run_dir):
@@ -133,7 +130,7 @@ def test_heatmap_index_shows_that_sequence(logged):
         valid = mask[index]
         for gate, values in expected["lstm"].items():
             shown = values[index][valid]  # (valid steps, units)
-            pixels = decode_png(last(runs[run], f"lstm/{gate}/heatmap"))
+            pixels = decode_png(last_value(runs[run], f"lstm/{gate}/heatmap"))
             # 4 x 4 pixels a value: units are rows, steps columns.
             assert pixels.shape[:2] == (4 * 4, valid.sum() * 4)
             if gate in SIGMOID:
@@ -179,15 +176,15 @@ def test_custom_thresholds_set_every_saturation_statistic(logged):
         )
     # The dashboard's statistics follow them too ("gradcam").
     events = runs["gradcam"]
-    info = json.loads(last(events, "lstm/_gates/layer").item())
+    info = json.loads(last_value(events, "lstm/_gates/layer").item())
     assert (info["left"], info["right"]) == (LEFT, RIGHT)
-    stats = last(events, "lstm/_gates/stats")
-    saturation = last(events, "lstm/_gates/saturation")
+    stats = last_value(events, "lstm/_gates/stats")
+    saturation = last_value(events, "lstm/_gates/saturation")
     sigmoid = [gate for gate in gates if gate in SIGMOID]
     for index, gate in enumerate(gates):
-        kept = gates[gate][mask]
         if gate not in SIGMOID:
             continue
+        kept = gates[gate][mask]
         share = ((kept < LEFT).mean(), (kept > RIGHT).mean())
         np.testing.assert_allclose(stats[index, 1:], share, atol=1e-7)
         below, above = saturated_shares(gates[gate], mask, LEFT, RIGHT)
@@ -223,7 +220,9 @@ def test_saturation_scatter_has_a_dot_per_unit(logged):
         ("default", "gru", 0.1, 0.9),
         ("options", "lstm", LEFT, RIGHT),
     ):
-        pixels = decode_png(last(runs[run], f"{layer}/saturation_scatter"))
+        pixels = decode_png(
+            last_value(runs[run], f"{layer}/saturation_scatter")
+        )
         panels = [g for g in expected[layer] if g in SIGMOID]
         assert pixels.shape[1] == len(panels) * (size + gap) - gap
         for index, gate in enumerate(panels):
@@ -237,9 +236,8 @@ def test_saturation_scatter_has_a_dot_per_unit(logged):
             near = np.zeros_like(dots)
             for row, col in zip(rows, cols):
                 assert dots[row, col], (run, layer, gate, row, col)
-                near[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3] = (
-                    True
-                )
+                top, first = max(row - 2, 0), max(col - 2, 0)
+                near[top : row + 3, first : col + 3] = True
             assert not (dots & ~near).any(), (run, layer, gate)  # no others
 
 
@@ -248,9 +246,9 @@ def test_per_unit_histograms_and_statistics_of_the_dashboard(logged):
     expected, mask = expected_gates(model, probe)
     events = runs["default"]
     for layer, gates in expected.items():
-        histograms = last(events, f"{layer}/_gates/histograms")
-        scale = last(events, f"{layer}/_gates/scale")
-        stats = last(events, f"{layer}/_gates/stats")
+        histograms = last_value(events, f"{layer}/_gates/histograms")
+        scale = last_value(events, f"{layer}/_gates/scale")
+        stats = last_value(events, f"{layer}/_gates/stats")
         assert histograms.shape == (len(gates), gates["hidden"].shape[-1], 20)
         for index, (gate, values) in enumerate(gates.items()):
             kept = values[mask]
@@ -331,7 +329,7 @@ def assert_targets(targets, gates, mask, units, left, right):
 
 
 def read_json(events, tag):
-    return json.loads(last(events, tag).item())
+    return json.loads(last_value(events, tag).item())
 
 
 # Logged values are rounded to 4 significant digits (a relative error of

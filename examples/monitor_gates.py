@@ -63,6 +63,7 @@ def build(steps, units):
 
 
 def main(argv=None):
+    """Train and log; returns `{"history": the fit's history, "model"}`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--logdir",
@@ -112,7 +113,7 @@ def main(argv=None):
     print(f"\nvalidation MSE {loss:.4f}, {loss / baseline:.1%} of the baseline")
     print("See the gates with:\n")
     print(f"    tensorboard --logdir {shlex.quote(args.logdir)}\n")
-    return history.history
+    return {"history": history.history, "model": model}
 
 
 if __name__ == "__main__":

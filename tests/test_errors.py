@@ -5,7 +5,18 @@ import re
 import keras
 import numpy as np
 import pytest
-from conftest import BATCH, FEATURES, TIME, UNITS, jax_only, random_inputs
+from conftest import (
+    BATCH,
+    FEATURES,
+    TIME,
+    UNITS,
+    CellSpec,
+    jax_only,
+    random_inputs,
+)
+from events import summaries
+from logged import assert_probe_stats
+from reference import numpy_rnn
 
 import keras_gates
 
@@ -128,7 +139,12 @@ def test_gate_monitor_on_jax_probes_but_cannot_track_training(tmp_path):
     x = random_inputs((BATCH, TIME, FEATURES))
     y = np.zeros((BATCH, UNITS), "float32")
     monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=x)
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
-    assert (tmp_path / "train").is_dir()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[monitor])
+    # Read back: the probe's statistics, at both epochs, from the final
+    # weights (the last step) equal the NumPy recurrence's.
+    written = summaries(tmp_path / "train")
+    _, gates = numpy_rnn(CellSpec("LSTM"), model.layers[0].get_weights(), x)
+    assert sorted(written["l/forget/mean"]) == [0, 1]
+    assert_probe_stats(written, "l", gates, np.ones((BATCH, TIME), bool))
     with pytest.raises(ValueError, match="track_training.*TensorFlow"):
         keras_gates.GateMonitor(str(tmp_path), track_training=True)

@@ -10,72 +10,32 @@ import keras
 import matplotlib
 import numpy as np
 import pytest
-from conftest import CellSpec, tf_only
+from conftest import tf_only
+from logged import (
+    FLOAT32_ATOL,
+    SIGMOID,
+    assert_gate_stats,
+    assert_probe_stats,
+    training_range,
+)
+from monitored import (
+    FEATURES,
+    GRU,
+    LSTM,
+    TIME,
+    data,
+    expected_gates,
+    mask_of,
+    model_with_stock_and_gates_layers,
+    read_run,
+)
 from reference import numpy_rnn
 from tensorboard.backend.event_processing import event_accumulator as ea
 
 import keras_gates
+from tensorboard_plugin_gates import metadata
 
 pytestmark = tf_only  # TensorBoard summaries are written with TensorFlow
-
-LSTM, GRU = CellSpec("LSTM"), CellSpec("GRU")
-TIME, FEATURES = 6, 3
-
-
-def read_run(log_dir, run):
-    """Every tensor summary of a run: {tag: [(step, np.ndarray)]}."""
-    acc = ea.EventAccumulator(
-        os.path.join(log_dir, run),
-        size_guidance={ea.TENSORS: 0, ea.IMAGES: 0, ea.HISTOGRAMS: 0},
-    )
-    acc.Reload()
-    import tensorflow as tf
-
-    return {
-        tag: [
-            (e.step, tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)
-        ]
-        for tag in acc.Tags()["tensors"]
-    }
-
-
-def data(n=32, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, TIME, FEATURES)).astype("float32")
-    x[: n // 2, TIME - 2 :] = 0.0  # right padding, masked below
-    y = rng.standard_normal((n, 1)).astype("float32")
-    return x, y
-
-
-def mask_of(x):
-    return np.any(x != 0.0, axis=-1)
-
-
-def model_with_stock_and_gates_layers(jit_compile=False):
-    inputs = keras.Input((TIME, FEATURES))
-    h = keras.layers.Masking()(inputs)
-    h = keras.layers.LSTM(4, return_sequences=True, name="lstm")(h)
-    h = keras_gates.GRU(3, name="gru")(h)
-    model = keras.Model(inputs, keras.layers.Dense(1)(h))
-    model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
-    return model
-
-
-def expected_gates(model, x):
-    """NumPy gates of the two layers from the model's current weights."""
-    mask = mask_of(x)
-    lstm = model.get_layer("lstm")
-    _, lstm_gates = numpy_rnn(LSTM, lstm.get_weights(), x, mask)
-    # The GRU sees the LSTM's outputs: hidden states, carried when masked.
-    hidden = lstm_gates["hidden"]
-    carried = np.zeros_like(hidden)
-    for t in range(TIME):
-        previous = carried[:, t - 1] if t else 0.0
-        carried[:, t] = np.where(mask[:, t, None], hidden[:, t], previous)
-    _, gru_gates = numpy_rnn(
-        GRU, model.get_layer("gru").get_weights(), carried, mask
-    )
-    return {"lstm": lstm_gates, "gru": gru_gates}, mask
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
@@ -132,6 +92,8 @@ def test_fit_writes_gate_summaries_matching_numpy(tmp_path, jit_compile):
 
 def test_validation_data_is_the_default_probe(tmp_path):
     x, y = data()
+    x_val, y_val = data(12, seed=1)
+    x_val *= 3.0  # validation rows unlike the training rows: other gates
     model = model_with_stock_and_gates_layers()
     monitor = keras_gates.GateMonitor(str(tmp_path), max_probe=5)
     model.fit(
@@ -139,16 +101,25 @@ def test_validation_data_is_the_default_probe(tmp_path):
         y,
         epochs=1,
         batch_size=8,
+        shuffle=False,
         verbose=0,
-        validation_data=data(12, seed=1),
+        validation_data=(x_val, y_val),
         callbacks=[monitor],
     )
     events = read_run(str(tmp_path), "validation")
-    histogram = events["lstm/forget/histogram"][-1][1]
-    x_val = data(12, seed=1)[0][:5]
-    assert histogram[:, 2].sum() == mask_of(x_val).sum() * 4
     probe_note = events["gate_monitor/probe"][0][1].item().decode()
-    assert "validation" in probe_note
+    assert "5 sequences of the validation data" in probe_note
+    assert "gate_monitor/probe" not in read_run(str(tmp_path), "train")
+    expected, mask = expected_gates(model, x_val[:5])
+    for layer, gates in expected.items():
+        assert_probe_stats(events, layer, gates, mask)
+    # Statistics of training rows (the first ones, or the last batch)
+    # would not pass: the check tells them apart.
+    for rows in (x[:5], x[24:29]):
+        other, other_mask = expected_gates(model, rows)
+        for layer, gates in other.items():
+            with pytest.raises(AssertionError):
+                assert_probe_stats(events, layer, gates, other_mask)
 
 
 def test_resumed_run_continues_steps_and_freq(tmp_path):
@@ -174,14 +145,48 @@ def test_bidirectional_and_dataset_probe(tmp_path):
     model.compile(loss="mse")
     probe = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)
     monitor = keras_gates.GateMonitor(
-        str(tmp_path), probe_data=probe, max_probe=7
+        str(tmp_path / "all"), probe_data=probe, max_probe=7
     )
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
-    events = read_run(str(tmp_path), "train")
-    for half in ("bi/forward", "bi/backward"):
-        histogram = events[f"{half}/update/histogram"][-1][1]
-        # Two batches of 5 taken, cut to max_probe=7 sequences, 2 units.
-        assert histogram[:, 2].sum() == 7 * TIME * 2
+    backward = keras_gates.GateMonitor(
+        str(tmp_path / "backward"),
+        probe_data=probe,
+        max_probe=7,
+        layers=["bi/backward"],
+        figures=False,
+    )
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor, backward])
+    # Two batches of 5 taken, cut to max_probe=7 sequences; no mask.
+    bi, valid = model.get_layer("bi"), np.ones((7, TIME), bool)
+    expected = {
+        "bi/forward": numpy_rnn(GRU, bi.forward_layer.get_weights(), x[:7]),
+        "bi/backward": numpy_rnn(
+            GRU, bi.backward_layer.get_weights(), x[:7], go_backwards=True
+        ),
+    }
+    events = read_run(str(tmp_path / "all"), "train")
+    for half, (_, gates) in expected.items():
+        assert_probe_stats(events, half, gates, valid)
+        # The dashboard's sequences are in input order: the backward
+        # half's (computed last step first) flipped back.
+        codes = events[f"{half}/_gates/sequences"][-1][1]
+        scale = events[f"{half}/_gates/scale"][-1][1]
+        assert codes.shape == (4, 4, TIME, 2)  # gates, sequences, steps, units
+        for index, values in enumerate(gates.values()):
+            if half == "bi/backward":
+                values = values[:, ::-1]
+            low, high = scale[index]
+            np.testing.assert_allclose(
+                metadata.dequantize(codes[index], low, high),
+                values[:4],
+                # The codes' rounding (see metadata) and float32's.
+                atol=(high - low) / (2 * metadata.CODE_MAX) + FLOAT32_ATOL,
+            )
+    # layers=["bi/backward"]: that half alone, the same values.
+    alone = read_run(str(tmp_path / "backward"), "train")
+    assert {tag.split("/")[1] for tag in alone if tag.startswith("bi/")} == {
+        "backward"
+    }
+    assert_probe_stats(alone, "bi/backward", expected["bi/backward"][1], valid)
 
 
 def test_non_finite_gates_are_counted_and_training_goes_on(tmp_path):
@@ -308,17 +313,33 @@ def test_mirrored_strategy_on_two_cpus(tmp_path):
     import subprocess
     import sys
 
+    saved = tmp_path / "saved.npz"
     done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "logs")],
+        [sys.executable, str(script), str(tmp_path / "logs"), str(saved)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     events = read_run(str(tmp_path / "logs"), "train")
-    counts = events["lstm/forget/training/histogram"][-1][1][:, 2]
-    assert counts.sum() == 32 * TIME * 4  # both replicas' batches, summed
-    assert events["lstm/forget/histogram"][-1][1][:, 2].sum() == 8 * TIME * 4
+    with np.load(saved) as arrays:
+        x = arrays["x"]
+        weights = [arrays[f"w{i}"] for i in range(3)]
+    # Batches of 8 split into 2 replicas of 4 rows; track_rows=3 takes the
+    # first 3 rows of each replica's share (a learning rate of 0 keeps the
+    # weights): rows 0-2 and 4-6 of each batch, both replicas summed.
+    rows = [b + r for b in range(0, 32, 4) for r in range(3)]
+    _, gates = numpy_rnn(LSTM, weights, x[rows])
+    for gate, values in gates.items():
+        assert_gate_stats(
+            events,
+            f"lstm/{gate}/training",
+            values.reshape(-1, 4),
+            gate in SIGMOID,
+            value_range=training_range(gate),
+        )
+    _, probed = numpy_rnn(LSTM, weights, x[:8])
+    assert_probe_stats(events, "lstm", probed, np.ones((8, TIME), bool))
 
 
 MIRRORED_SCRIPT = f"""
@@ -344,24 +365,54 @@ with strategy.scope():
         keras.layers.LSTM(4, name="lstm"),
         keras.layers.Dense(1),
     ])
-    model.compile(optimizer="sgd", loss="mse")
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
 monitor = keras_gates.GateMonitor(sys.argv[1], probe_data=x[:8],
-                                  track_training=True)
-model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+                                  track_training=True, track_rows=3)
+model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
+          callbacks=[monitor])
+weights = model.get_layer("lstm").get_weights()
+np.savez(sys.argv[2], x=x, **{{f"w{{i}}": w for i, w in enumerate(weights)}})
 """
+
+
+# Under mixed_float16 the layers compute in float16: 11 significant bits,
+# eps16 = 2**-10 ~ 1e-3. A gate is rounded when it is stored (half an ulp)
+# and carries the rounding of the float16 weights, inputs, pre-activations
+# and states it came from; through 6 steps that stays within a few ulps of
+# the largest magnitude involved (measured here: at most 1.1 ulp). Four ulps
+# bound every value, hence also a mean.
+FLOAT16_ULPS = 4 * 2.0**-10
 
 
 def test_mixed_precision(tmp_path, dtype_policy):
     keras.config.set_dtype_policy("mixed_float16")
     x, y = data()
     model = model_with_stock_and_gates_layers()
+    # No learning: the training statistics see the final weights too.
+    model.compile(keras.optimizers.SGD(0.0), "mse")
     monitor = keras_gates.GateMonitor(
         str(tmp_path), probe_data=x, track_training=True
     )
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[monitor])
+    assert model.get_layer("lstm").compute_dtype == "float16"
     events = read_run(str(tmp_path), "train")
-    for tag in ("lstm/forget/mean", "gru/update/training/mean"):
-        assert 0.0 < events[tag][-1][1] < 1.0
+    # The float64 NumPy recurrence on the float32 variables: a float32 run.
+    expected, mask = expected_gates(model, x)
+    for layer, gates in expected.items():
+        for gate, values in gates.items():
+            kept, sigmoid = values[mask], gate in SIGMOID
+            atol = FLOAT16_ULPS * max(1.0, np.abs(kept).max())
+            assert_gate_stats(
+                events, f"{layer}/{gate}", kept, sigmoid, atol=atol
+            )
+            assert_gate_stats(
+                events,
+                f"{layer}/{gate}/training",
+                kept,
+                sigmoid,
+                value_range=training_range(gate),
+                atol=atol,
+            )
 
 
 def test_training_statistics_on_the_first_rows_of_each_batch(tmp_path):

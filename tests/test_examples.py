@@ -22,10 +22,14 @@ from logged import SIGMOID, assert_probe_stats
 from reference import numpy_rnn
 
 import keras_gates
-from keras_gates.datasets import adding_problem
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
+
+
+def adding_problem(*args, **kwargs):
+    """The data of examples/adding_problem.py."""
+    return load(EXAMPLES / "adding_problem.py").adding_problem(*args, **kwargs)
 
 
 def load(path):

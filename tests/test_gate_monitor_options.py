@@ -17,6 +17,7 @@ from logged import (
     assert_counts_near,
     assert_probe_stats,
     last_value,
+    numpy_range,
 )
 from monitored import (
     TIME,
@@ -252,7 +253,7 @@ def test_per_unit_histograms_and_statistics_of_the_dashboard(logged):
         assert histograms.shape == (len(gates), gates["hidden"].shape[-1], 20)
         for index, (gate, values) in enumerate(gates.items()):
             kept = values[mask]
-            low, high = metadata.value_range(kept, gate in SIGMOID)
+            low, high = numpy_range(kept, gate in SIGMOID)
             np.testing.assert_allclose(scale[index], [low, high], atol=1e-5)
             edges = np.linspace(low, high, metadata.BINS + 1)
             for unit in range(kept.shape[1]):

@@ -11,6 +11,8 @@ point-wise operators, which carry no weights. Totals equal Keras's
 import dataclasses
 import math
 
+import keras
+
 from keras_gates.layers.kind import kind_of, kinds_by_name
 from keras_gates.lookup import find_recurrent
 
@@ -131,7 +133,7 @@ def _describe_layer(name, layer):
     return rows
 
 
-def describe(layer_or_model):
+def describe(layer_or_model: keras.layers.Layer) -> Description:
     """The dimension table of every recurrent layer in a layer or model.
 
     Args:

@@ -3,7 +3,12 @@
 from keras_gates.summary.stats import gate_stats
 
 
-def saturation_table(records, left=0.1, right=0.9, always=0.99):
+def saturation_table(
+    records: list,
+    left: float = 0.1,
+    right: float = 0.9,
+    always: float = 0.99,
+) -> str:
     """A markdown table: one row per layer and gate.
 
     Args:

@@ -12,7 +12,7 @@ import sysconfig
 import numpy as np
 
 
-def stdlib_source(max_chars):
+def stdlib_source(max_chars: int) -> str:
     """The first `max_chars` characters of the standard library's `.py` files.
 
     Files are read in name order from the top-level library directory, so
@@ -63,7 +63,7 @@ class CharCorpus:
     ('abc', 'bca')
     """
 
-    def __init__(self, text, seq_len):
+    def __init__(self, text: str, seq_len: int):
         if not isinstance(seq_len, int) or seq_len < 2:
             raise ValueError(f"seq_len must be an int >= 2, got {seq_len!r}.")
         if not isinstance(text, str):

@@ -84,7 +84,13 @@ class GatedRNN(keras.layers.RNN):
                 setattr(cls, name, view)
         register(cls)
 
-    def __init__(self, units, return_gates=False, gate_dtype=None, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        return_gates: bool = False,
+        gate_dtype: str | None = None,
+        **kwargs,
+    ):
         owner = type(self).__name__
         check_backend(owner)
         gate_dtype = check_gate_dtype(owner, gate_dtype)
@@ -121,7 +127,7 @@ class GatedRNN(keras.layers.RNN):
             self.use_cudnn = use_cudnn
 
     @property
-    def gate_dtype(self):
+    def gate_dtype(self) -> str:
         """The dtype of the returned gates: the `gate_dtype` argument, or
         by default the compute dtype. A 16-bit dtype under a float32 policy
         halves the bytes the gates take (about 3 significant digits,
@@ -129,7 +135,7 @@ class GatedRNN(keras.layers.RNN):
         return self._gate_dtype or self.compute_dtype
 
     @property
-    def gate_names(self):
+    def gate_names(self) -> tuple:
         """Names of the gates returned when `return_gates=True`, in order."""
         return self.cell.gate_names
 
@@ -192,7 +198,7 @@ class GatedRNN(keras.layers.RNN):
         keep_states(self, ran.states)
         return self.result(ran, self.return_gates)
 
-    def result(self, ran, with_gates):
+    def result(self, ran: Ran, with_gates: bool):
         """What `call` returns for a `Ran`: the output, then the final
         states with `return_state`, then the gates with `with_gates`."""
         result = [ran.output]
@@ -207,12 +213,12 @@ class GatedRNN(keras.layers.RNN):
         sequences,
         initial_state=None,
         mask=None,
-        training=False,
+        training: bool = False,
         *,
-        gates=False,
-        rows=None,
-        edits=None,
-    ):
+        gates: bool = False,
+        rows: int | None = None,
+        edits: dict | None = None,
+    ) -> Ran:
         """Run the time loop; returns a `Ran`. Changes nothing (the states
         of a stateful layer are kept by `call`, with `keep_states`).
 

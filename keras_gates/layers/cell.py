@@ -167,7 +167,7 @@ class GateCell:
             recurrent if applies or self.recurrent_dropout < 1 else None,
         )
 
-    def step_with_gates(self, inputs, states, training=False):
+    def step_with_gates(self, inputs, states, training: bool = False):
         """One step: returns `(output, new_states, gates)`.
 
         `gates` maps each name of `gate_names` to a (batch, units) tensor.

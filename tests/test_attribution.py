@@ -9,10 +9,12 @@ by TensorFlow directly.
 import keras
 import numpy as np
 import pytest
+from keras import ops
 from conftest import (
     FEATURES,
     UNITS,
     assert_close,
+    assert_not_close,
     jax_only,
     randomize_weights,
     tf_only,
@@ -82,22 +84,48 @@ def test_gate_target_peaks_at_its_step(method, make, gate, block, both):
         assert np.all(others == 0)
 
 
+def _two_column_model():
+    """SimpleRNN (no recurrent weights, no bias, unit u reads feature u)
+    -> Flatten -> Dense(2): output 0 reads unit 0 at `STEP` only, output 1
+    reads unit 1 at the last step only, so each output depends on the
+    input at one step (and one feature) of its own."""
+    rnn = keras_gates.SimpleRNN(UNITS, return_sequences=True, name="rnn")
+    dense = keras.layers.Dense(2, name="dense")
+    model = keras.Sequential(
+        [keras.Input((TIME, FEATURES)), rnn, keras.layers.Flatten(), dense]
+    )
+    rnn.set_weights(
+        [
+            np.eye(FEATURES, UNITS, dtype="float32"),
+            np.zeros((UNITS, UNITS), "float32"),
+            np.zeros(UNITS, "float32"),
+        ]
+    )
+    kernel = np.zeros((TIME, UNITS, 2), "float32")
+    kernel[STEP, 0, 0] = kernel[TIME - 1, 1, 1] = 1.0
+    dense.set_weights([kernel.reshape(TIME * UNITS, 2), np.zeros(2)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def two_columns():
+    return _two_column_model()
+
+
 @tf_only
 @pytest.mark.parametrize("method", METHODS)
-def test_output_target_peaks_at_the_last_step(method):
-    """A SimpleRNN without recurrent weights: its last output reads the
-    last input only."""
-    rnn = keras_gates.SimpleRNN(UNITS, name="rnn")
-    dense = keras.layers.Dense(2, kernel_initializer="ones")
-    model = keras.Sequential([keras.Input((TIME, FEATURES)), rnn, dense])
-    randomize_weights(rnn)
-    rnn.cell.recurrent_kernel.assign(np.zeros((UNITS, UNITS), "float32"))
-    rnn.cell.kernel.assign(np.ones((FEATURES, UNITS), "float32"))
+def test_each_output_column_peaks_at_its_own_step(method, two_columns):
     x = _peaked_inputs()
-    x[:, STEP] = 0.1
-    x[:, -1] = 1.0
-    where = keras_gates.attribution(model, x, output=1, method=method)
-    assert np.all(np.argmax(where, axis=1) == TIME - 1), where
+    x[:, STEP] = 0.0
+    x[:, STEP, 0] = 1.0  # what output 0 reads
+    x[:, TIME - 1, 1] = 1.0  # what output 1 reads
+    for output, peak in [(0, STEP), (1, TIME - 1), (0, STEP)]:
+        where = keras_gates.attribution(
+            two_columns, x, output=output, method=method, seed=0
+        )
+        assert np.all(np.argmax(where, axis=1) == peak), (output, where)
+        if method != "gradcam":  # Grad-CAM weighs every step's features
+            assert np.all(np.delete(where, peak, axis=1) == 0), output
 
 
 @tf_only
@@ -130,6 +158,238 @@ def test_saliency_and_gradient_x_input_equal_direct_gradients():
     )
     assert_close(smooth, again, atol=0)
     assert not np.allclose(smooth, saliency, atol=1e-6)
+
+
+# ------------------------------------------- against independent gradients
+
+
+def _tf_gates(layer, x):
+    """The gates of a stock or keras-gates LSTM or GRU (reset_after=True,
+    default activations) on `x` (batch, time, features), by a recurrence
+    written here in TensorFlow from `layer.get_weights()`, differentiable
+    and independent of keras_gates: {gate: (batch, time, units)} in the
+    order the layer processes the steps."""
+    import tensorflow as tf
+
+    kernel, recurrent, bias = (tf.constant(w) for w in layer.get_weights())
+    units = recurrent.shape[0]
+    h = c = tf.zeros((x.shape[0], units))
+    steps = range(x.shape[1])
+    gates = {}
+    for t in reversed(steps) if layer.go_backwards else steps:
+        x_t = x[:, t]
+        if kernel.shape[1] == 4 * units:  # LSTM: i, f, c, o
+            z = tf.split(x_t @ kernel + h @ recurrent + bias, 4, axis=-1)
+            i, f, o = (tf.sigmoid(z[k]) for k in (0, 1, 3))
+            g = tf.tanh(z[2])
+            c = f * c + i * g
+            h = o * tf.tanh(c)
+            step = dict(input=i, forget=f, candidate=g, output=o, cell=c)
+        else:  # GRU, reset_after: z, r, h; bias rows input and recurrent
+            x_z, x_r, x_h = tf.split(x_t @ kernel + bias[0], 3, axis=-1)
+            r_z, r_r, r_h = tf.split(h @ recurrent + bias[1], 3, axis=-1)
+            update, reset = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
+            g = tf.tanh(x_h + reset * r_h)
+            h = update * h + (1.0 - update) * g
+            step = dict(update=update, reset=reset, candidate=g)
+        for name, value in {**step, "hidden": h}.items():
+            gates.setdefault(name, []).append(value)
+    return {name: tf.stack(v, axis=1) for name, v in gates.items()}
+
+
+def _four_layer_model():
+    """Dense "proj" per step -> Bidirectional(keras-gates LSTM) -> stock
+    GRU -> Dense(2), random weights."""
+    inputs = keras.Input((TIME, FEATURES))
+    h = keras.layers.Dense(FEATURES, name="proj")(inputs)
+    h = keras.layers.Bidirectional(
+        keras_gates.LSTM(UNITS, return_sequences=True), name="bi"
+    )(h)
+    h = keras.layers.GRU(UNITS, name="gru")(h)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(h))
+    for seed, weights in enumerate(model.weights):
+        rng = np.random.default_rng(seed)
+        weights.assign(rng.normal(size=weights.shape).astype("float32"))
+    return model
+
+
+def _independent(model, x):
+    """Every tensor of `_four_layer_model` on `x` (a tf tensor) computed
+    with `_tf_gates` and the Dense weights: {"proj", "bi/forward",
+    "bi/backward", "gru" (gates, processing order), "between" (the GRU's
+    input), "out"}."""
+    import tensorflow as tf
+
+    def dense(name, v):
+        kernel, bias = model.get_layer(name).get_weights()
+        return v @ kernel + bias
+
+    bi = model.get_layer("bi")
+    found = {"proj": dense("proj", x)}
+    found["bi/forward"] = _tf_gates(bi.forward_layer, found["proj"])
+    found["bi/backward"] = _tf_gates(bi.backward_layer, found["proj"])
+    found["between"] = tf.concat(
+        [
+            found["bi/forward"]["hidden"],
+            tf.reverse(found["bi/backward"]["hidden"], [1]),
+        ],
+        axis=-1,
+    )
+    found["gru"] = _tf_gates(model.get_layer("gru"), found["between"])
+    found["out"] = dense("out", found["gru"]["hidden"][:, -1])
+    return found
+
+
+def _score(found, target):
+    """The (batch,) score of `target` (attribution's keyword arguments):
+    an output column, or a gate unit at a step (input order) or its mean
+    over the steps."""
+    if "output" in target:
+        return found["out"][:, target["output"]]
+    values = found[target["layer"]][target["gate"]][..., target["unit"]]
+    if target["layer"] == "bi/backward":  # processing order -> input order
+        values = values[:, ::-1]
+    step = target.get("step")
+    if step is None:
+        return ops.mean(values, axis=1)
+    return values[:, step]
+
+
+def _tape(model, x, target, at="x"):
+    """(gradient of the summed score with respect to `at` ("x" or a key of
+    `_independent`), that tensor), through `_independent`."""
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        found = _independent(model, x)
+        score = tf.reduce_sum(_score(found, target))
+    source = x if at == "x" else found[at]
+    return tape.gradient(score, source).numpy(), source.numpy()
+
+
+@pytest.fixture(scope="module")
+def four_layers():
+    model = _four_layer_model()
+    x = np.random.default_rng(5).normal(size=(2, TIME, FEATURES))
+    return model, x.astype("float32")
+
+
+# Output columns, gates, units and steps of two layers, asked for in turn:
+# those of one layer share one compiled trace, so a target left over from
+# the call before would show.
+TARGETS = [
+    dict(output=0),
+    dict(layer="bi/backward", gate="forget", unit=0, step=1),
+    dict(output=1),
+    dict(layer="gru", gate="update", unit=1, step=4),
+    dict(layer="bi/backward", gate="input", unit=2),
+    dict(layer="gru", gate="reset", unit=0),
+    dict(layer="bi/backward", gate="forget", unit=1, step=6),
+    dict(output=0),
+]
+
+
+@tf_only
+def test_the_reference_recurrence_is_the_model(four_layers):
+    model, x = four_layers
+    found = _independent(model, x)
+    assert_close(found["out"], model(x), atol=1e-5)
+    probed = keras_gates.gates(model, x)
+    for layer in ("bi/forward", "bi/backward", "gru"):
+        for gate, values in probed[layer].items():
+            assert_close(found[layer][gate], values, atol=1e-5, msg=gate)
+
+
+@tf_only
+@pytest.mark.parametrize("method", ["saliency", "gradient_x_input"])
+def test_targets_in_turn_equal_independent_gradients(method, four_layers):
+    model, x = four_layers
+    for target in TARGETS:
+        grads, _ = _tape(model, x, target)
+        if method == "saliency":
+            expected = np.linalg.norm(grads, axis=-1)
+        else:
+            expected = np.sum(grads * x, axis=-1)
+        assert np.abs(expected).max() > 1e-3, target
+        got = keras_gates.attribution(model, x, method=method, **target)
+        assert_close(got, expected, atol=1e-5, rtol=1e-4, msg=str(target))
+    # Two outputs that differ: a column mix-up could not pass the above.
+    first, _ = _tape(model, x, TARGETS[0])
+    second, _ = _tape(model, x, TARGETS[2])
+    assert_not_close(first, second, atol=1e-2)
+
+
+@tf_only
+def test_smoothgrad_equals_the_mean_over_the_same_noisy_copies(four_layers):
+    """sqrt(mean_n ||d score / d x_t (x + noise_n)||^2), the noise drawn as
+    tf-keras-vis draws it (one `np.random.normal` call after
+    `np.random.seed(seed)`, standard deviation `smooth_noise` times each
+    sequence's range)."""
+    model, x = four_layers
+    samples, noise, seed = 3, 0.3, 11
+    spread = noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))
+    sigma = np.broadcast_to(spread[None, :, None, None], (samples, *x.shape))
+    noisy = x + np.random.RandomState(seed).normal(0.0, sigma)
+    for target in (TARGETS[2], TARGETS[3]):
+        squares = [
+            np.sum(_tape(model, copy.astype("float32"), target)[0] ** 2, -1)
+            for copy in noisy
+        ]
+        expected = np.sqrt(np.mean(squares, axis=0))
+        got = keras_gates.attribution(
+            model,
+            x,
+            method="smoothgrad",
+            smooth_samples=samples,
+            smooth_noise=noise,
+            seed=seed,
+            **target,
+        )
+        assert_close(got, expected, atol=1e-5, rtol=1e-4, msg=str(target))
+        plain = np.linalg.norm(_tape(model, x, target)[0], axis=-1)
+        assert_not_close(got, plain, atol=1e-3)
+
+
+@tf_only
+@pytest.mark.parametrize(
+    "target, features, at",
+    [
+        # An output, after a GRU that returns no sequence: the GRU's input.
+        (TARGETS[2], None, "between"),
+        # A gate: the sequence its layer reads.
+        (TARGETS[3], None, "between"),
+        (TARGETS[1], None, "proj"),
+        (TARGETS[0], "proj", "proj"),
+    ],
+    ids=["output", "gru-gate", "backward-gate", "feature_layer"],
+)
+def test_gradcam_equals_weighted_features(four_layers, target, features, at):
+    """relu(sum_c mean_t(d score / d A_tc) A_tc) over the features A."""
+    model, x = four_layers
+    grads, values = _tape(model, x, target, at=at)
+    weights = grads.mean(axis=1, keepdims=True)
+    expected = np.maximum(np.sum(weights * values, axis=-1), 0.0)
+    assert expected.max() > 1e-3
+    got = keras_gates.attribution(
+        model, x, method="gradcam", feature_layer=features, **target
+    )
+    assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+@tf_only
+@pytest.mark.parametrize("seed", [None, 4])
+def test_the_global_numpy_random_state_is_left_alone(seed, four_layers):
+    model, x = four_layers
+    np.random.seed(123)
+    before = np.random.get_state()
+    keras_gates.attribution(
+        model, x, output=1, method="smoothgrad", smooth_samples=2, seed=seed
+    )
+    after = np.random.get_state()
+    assert before[0] == after[0] and before[2:] == after[2:]
+    np.testing.assert_array_equal(before[1], after[1])
 
 
 def _text_model():

@@ -499,8 +499,12 @@ def test_explain_tokens_and_output(capsys, tmp_path):
     h = keras.layers.Embedding(4, 3, mask_zero=True)(inputs)
     h = keras.layers.LSTM(2, name="lstm")(h)
     model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    rng = np.random.default_rng(0)
+    for weights in model.weights:
+        weights.assign(rng.normal(size=weights.shape).astype("float32"))
     model.save(tmp_path / "m.keras")
-    np.save(tmp_path / "ids.npy", np.array([[1, 2, 3, 1, 0, 0]]))
+    ids = np.array([[1, 2, 3, 1, 0, 0]])
+    np.save(tmp_path / "ids.npy", ids)
     (tmp_path / "v.json").write_text('["<pad>", "a", " ", "\\n"]')
     status, out, err = run(
         capsys,
@@ -522,6 +526,26 @@ def test_explain_tokens_and_output(capsys, tmp_path):
     tokens = {int(r[1]): r[2] for r in rows}
     assert tokens == {0: "a", 1: "", 2: "\\n", 3: "a"}
     assert (tmp_path / "fig" / "explain_output_1.png").is_file()
+    # The values are those of output 1, by a gradient taken here through
+    # the model's own layers, and output 0's would not pass.
+    column = [_embedding_saliency(model, ids, k)[0] for k in (0, 1)]
+    assert [float(r[3]) for r in rows] == pytest.approx(
+        [column[1][int(r[1])] for r in rows], rel=1e-3
+    )
+    assert not np.allclose(column[0], column[1], rtol=1e-2)
+
+
+def _embedding_saliency(model, ids, output):
+    """||d output / d embedding_t|| of an Embedding -> LSTM -> Dense model,
+    by tf.GradientTape through its layers, masked steps included."""
+    import tensorflow as tf
+
+    embedding, lstm, dense = model.layers[1:]
+    seed = tf.constant(embedding(ids))
+    with tf.GradientTape() as tape:
+        tape.watch(seed)
+        score = dense(lstm(seed, mask=ids != 0))[:, output]
+    return np.linalg.norm(tape.gradient(score, seed).numpy(), axis=-1)
 
 
 @tf_only

@@ -9,7 +9,6 @@ by TensorFlow directly.
 import keras
 import numpy as np
 import pytest
-from keras import ops
 from conftest import (
     FEATURES,
     UNITS,
@@ -19,6 +18,8 @@ from conftest import (
     randomize_weights,
     tf_only,
 )
+from keras import ops
+from reference import tf_gates
 
 import keras_gates
 from keras_gates.attribution import METHODS
@@ -163,40 +164,6 @@ def test_saliency_and_gradient_x_input_equal_direct_gradients():
 # ------------------------------------------- against independent gradients
 
 
-def _tf_gates(layer, x):
-    """The gates of a stock or keras-gates LSTM or GRU (reset_after=True,
-    default activations) on `x` (batch, time, features), by a recurrence
-    written here in TensorFlow from `layer.get_weights()`, differentiable
-    and independent of keras_gates: {gate: (batch, time, units)} in the
-    order the layer processes the steps."""
-    import tensorflow as tf
-
-    kernel, recurrent, bias = (tf.constant(w) for w in layer.get_weights())
-    units = recurrent.shape[0]
-    h = c = tf.zeros((x.shape[0], units))
-    steps = range(x.shape[1])
-    gates = {}
-    for t in reversed(steps) if layer.go_backwards else steps:
-        x_t = x[:, t]
-        if kernel.shape[1] == 4 * units:  # LSTM: i, f, c, o
-            z = tf.split(x_t @ kernel + h @ recurrent + bias, 4, axis=-1)
-            i, f, o = (tf.sigmoid(z[k]) for k in (0, 1, 3))
-            g = tf.tanh(z[2])
-            c = f * c + i * g
-            h = o * tf.tanh(c)
-            step = dict(input=i, forget=f, candidate=g, output=o, cell=c)
-        else:  # GRU, reset_after: z, r, h; bias rows input and recurrent
-            x_z, x_r, x_h = tf.split(x_t @ kernel + bias[0], 3, axis=-1)
-            r_z, r_r, r_h = tf.split(h @ recurrent + bias[1], 3, axis=-1)
-            update, reset = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
-            g = tf.tanh(x_h + reset * r_h)
-            h = update * h + (1.0 - update) * g
-            step = dict(update=update, reset=reset, candidate=g)
-        for name, value in {**step, "hidden": h}.items():
-            gates.setdefault(name, []).append(value)
-    return {name: tf.stack(v, axis=1) for name, v in gates.items()}
-
-
 def _four_layer_model():
     """Dense "proj" per step -> Bidirectional(keras-gates LSTM) -> stock
     GRU -> Dense(2), random weights."""
@@ -226,8 +193,8 @@ def _independent(model, x):
 
     bi = model.get_layer("bi")
     found = {"proj": dense("proj", x)}
-    found["bi/forward"] = _tf_gates(bi.forward_layer, found["proj"])
-    found["bi/backward"] = _tf_gates(bi.backward_layer, found["proj"])
+    found["bi/forward"] = tf_gates(bi.forward_layer, found["proj"])
+    found["bi/backward"] = tf_gates(bi.backward_layer, found["proj"])
     found["between"] = tf.concat(
         [
             found["bi/forward"]["hidden"],
@@ -235,7 +202,7 @@ def _independent(model, x):
         ],
         axis=-1,
     )
-    found["gru"] = _tf_gates(model.get_layer("gru"), found["between"])
+    found["gru"] = tf_gates(model.get_layer("gru"), found["between"])
     found["out"] = dense("out", found["gru"]["hidden"][:, -1])
     return found
 

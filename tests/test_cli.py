@@ -13,8 +13,9 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import tf_only
+from conftest import CellSpec, tf_only
 from events import summaries
+from reference import numpy_rnn, tf_gates
 
 import keras_gates
 from keras_gates import cli, demo
@@ -468,22 +469,32 @@ def _explain_rows(out):
 
 @tf_only
 def test_explain_gate_unit(capsys, tmp_path, saved):
+    import tensorflow as tf
+
     path, data, model, x = saved
     argv = ["explain", path, "--data", data, "--sample", 2, "--top", 3]
     target = ["--layer", "bi/backward", "--gate", "forget", "--unit", 1]
     status, out, err = run(capsys, *argv, *target, "--out", tmp_path)
     assert status == 0, err
-    expected = keras_gates.attribution(
-        model, x[2:3], layer="bi/backward", gate="forget", unit=1
-    )[0]
+    # Saliency of the unit's mean over the steps, by a gradient of the
+    # TensorFlow recurrence of `reference.py` (the first layer reads x).
+    backward = model.get_layer("bi").backward_layer
+    seed = tf.constant(x[2:3], "float32")
+    with tf.GradientTape() as tape:
+        tape.watch(seed)
+        mean = tf.reduce_mean(tf_gates(backward, seed)["forget"][..., 1])
+    grads = tape.gradient(mean, seed).numpy()[0]
+    expected = np.linalg.norm(grads, axis=-1)
     rows = _explain_rows(out)
     assert [int(r[1]) for r in rows] == list(np.argsort(-expected)[:3])
     assert [float(r[3]) for r in rows] == pytest.approx(
         np.sort(expected)[::-1][:3], rel=1e-3
     )
-    # The unit's value at each printed step, in input order.
-    backward = keras_gates.gates(model, x[2:3])["bi/backward"]["forget"]
-    trace = backward[0, ::-1, 1]
+    # The unit's value at each printed step, in input order, by NumPy.
+    _, gates = numpy_rnn(
+        CellSpec("LSTM"), backward.get_weights(), x[2:3], go_backwards=True
+    )
+    trace = gates["forget"][0, ::-1, 1]
     for row in rows:
         assert float(row[4]) == pytest.approx(trace[int(row[1])], abs=1e-3)
     written = sorted(p.name for p in tmp_path.iterdir())

@@ -151,31 +151,98 @@ def test_saturation_training_and_unit_histograms(fitted):
     assert last["counts"] == np.bincount(bins, minlength=metadata.BINS).tolist()
 
 
-def test_pattern_search_ranks_units_open_only_inside_the_range(fitted):
-    _, _, app, _ = fitted
-    query = dict(run="train", layer="gru", gate="update", epoch=1, sequence=0)
-    _, got = get_json(app, "values", **query)
-    values = np.array(got["values"], dtype=float)
-    start, end = 3, 4
-    # A threshold just under the lowest value of unit 1 inside the range.
-    threshold = values[1, start : end + 1].min() - 1e-4
+# The planted GRU's tokens, and its update-gate kernel row per token for
+# units 0 to 3 (no recurrent weights, no bias: z = sigmoid(row[token])).
+PLANTED_VOCABULARY = ["<pad>", "a", "b", "c"]
+PLANTED_UPDATE = np.array(
+    [
+        [0, 0, 0, 0],  # <pad>
+        [3, 8, -8, 8],  # a: units 3, 1 and 0 open (unit 0 less)
+        [-3, -8, 8, -8],  # b: unit 2 open
+        [-3, 8, -8, -8],  # c: unit 1 open
+    ],
+    "float32",
+)
+PLANTED_IDS = np.array(
+    [
+        [2, 1, 1, 3, 2, 3, 1, 2, 3],  # b a a c b c a b c
+        [1, 1, 1, 2, 2, 2, 3, 3, 3],
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """GateMonitor's logs (one epoch, no training) of a one-hot Embedding
+    -> keras-gates GRU whose update-gate units open on planted tokens:
+    unit 3 on "a" only, unit 1 on "a" and "c", unit 2 on "b", unit 0 on
+    "a" only but less (sigmoid(3) = 0.95, sigmoid(-3) elsewhere); returns
+    (model, client)."""
+    logdir = tmp_path_factory.mktemp("planted_logs")
+    size, units = len(PLANTED_VOCABULARY), 4
+    inputs = keras.Input((TIME,), dtype="int32")
+    embed = keras.layers.Embedding(size, size, mask_zero=True)
+    gru = keras_gates.GRU(units, name="gru")
+    model = keras.Model(inputs, keras.layers.Dense(1)(gru(embed(inputs))))
+    embed.set_weights([np.eye(size, dtype="float32")])
+    rng = np.random.default_rng(0)
+    kernel, recurrent, bias = (
+        rng.uniform(-0.5, 0.5, w.shape).astype("float32")
+        for w in gru.get_weights()
+    )
+    kernel[:, :units], recurrent[:, :units], bias[:, :units] = (
+        PLANTED_UPDATE,
+        0.0,
+        0.0,
+    )
+    gru.set_weights([kernel, recurrent, bias])
+    monitor = keras_gates.GateMonitor(
+        logdir, probe_data=PLANTED_IDS, vocabulary=PLANTED_VOCABULARY
+    )
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    monitor.on_epoch_end(0)
+    monitor.on_train_end()
+    return model, client(logdir)
+
+
+@pytest.mark.parametrize(
+    "start, end, threshold, units",
+    [
+        (1, 2, 0.9, [3, 0]),  # "a a" between "b" and "c"; unit 3 first
+        (1, 2, 0.99, [3]),  # unit 0's 0.95 is below
+        (6, 6, 0.9, [3, 0]),  # one "a" between "c" and "b"
+        (5, 6, 0.9, [1]),  # "c a" between "b" and "b"
+        (4, 4, 0.9, [2]),  # "b" between "c" and "c"
+        (7, 8, 0.5, []),  # "b c" at the end: no unit open on both
+    ],
+)
+def test_pattern_search_finds_the_planted_units(
+    planted, start, end, threshold, units
+):
+    model, app = planted
+    query = dict(run="train", layer="gru", gate="update", epoch=0, sequence=0)
     status, found = get_json(
         app, "pattern", **query, start=start, end=end, threshold=threshold
     )
-    assert status == 200
-    for match in found["units"]:
-        row = values[match["unit"]]
-        assert (row[start : end + 1] >= threshold).all()
-        assert row[start - 1] < threshold and row[end + 1] < threshold
-    expected = [
-        u
-        for u in range(values.shape[0])
-        if (values[u, start : end + 1] >= threshold).all()
-        and values[u, start - 1] < threshold
-        and values[u, end + 1] < threshold
-    ]
-    assert sorted(m["unit"] for m in found["units"]) == expected
+    assert status == 200, found
+    assert [m["unit"] for m in found["units"]] == units
+    # The same by NumPy on the model's weights: the units above the
+    # threshold over the range and below it at both neighbours, with their
+    # scores (mean inside minus the larger neighbour).
+    one_hot = np.eye(len(PLANTED_VOCABULARY))[PLANTED_IDS]
+    weights = model.get_layer("gru").get_weights()
+    _, gates = numpy_rnn(GRU, weights, one_hot)
+    update = gates["update"][0].T  # units x steps
+    inside = update[:, start : end + 1]
+    edge = update[:, [s for s in (start - 1, end + 1) if s < TIME]].max(1)
+    expected = np.flatnonzero(
+        (inside >= threshold).all(axis=1) & (edge < threshold)
+    )
+    assert sorted(units) == expected.tolist()
     scores = [m["score"] for m in found["units"]]
+    want = inside[units].mean(axis=1) - edge[units]
+    np.testing.assert_allclose(scores, want, atol=2 / 256)
     assert scores == sorted(scores, reverse=True)
 
 

@@ -151,6 +151,41 @@ def test_saturation_training_and_unit_histograms(fitted):
     assert last["counts"] == np.bincount(bins, minlength=metadata.BINS).tolist()
 
 
+def test_layer_route_against_the_model(fitted):
+    model, _, app, _ = fitted
+    bi = model.get_layer("bi")
+    layers = {
+        "bi/forward": (bi.forward_layer, LSTM),
+        "bi/backward": (bi.backward_layer, LSTM),
+        "gru": (model.get_layer("gru"), GRU),
+    }
+    for name, (layer, spec) in layers.items():
+        status, info = get_json(app, "layer", run="train", layer=name)
+        assert status == 200, info
+        kernel, recurrent, bias = layer.get_weights()
+        d_x, d_h = kernel.shape[0], recurrent.shape[0]
+        parts = kernel.shape[1] // d_h  # neural-network layers in the cell
+        assert info["kind"] == spec.name
+        assert (info["input_dim"], info["units"]) == (d_x, d_h)
+        assert info["gates"] == list(spec.gate_names)
+        sigmoid = {"LSTM": ["input", "forget", "output"]}
+        assert info["sigmoid_gates"] == sigmoid.get(
+            spec.name, spec.gate_names[:2]
+        )
+        assert info["go_backwards"] == (name == "bi/backward")
+        assert info["params"] == layer.count_params()
+        weighted = [r for r in info["dimensions"] if r["weight_shape"]]
+        assert len(weighted) == parts == {"LSTM": 4, "GRU": 3}[spec.name]
+        for row in weighted:
+            assert (row["d_x"], row["d_h"]) == (d_x, d_h)
+            assert row["weight_shape"] == [d_x + d_h, d_h]
+            assert row["bias_shape"] == [bias.size // parts]
+        total = sum(r["params"] for r in info["dimensions"])
+        assert total == kernel.size + recurrent.size + bias.size
+    status, body = get_json(app, "layer", run="train", layer="lstm")
+    assert status == 404 and "'lstm'" in body["error"]
+
+
 # The planted GRU's tokens, and its update-gate kernel row per token for
 # units 0 to 3 (no recurrent weights, no bias: z = sigmoid(row[token])).
 PLANTED_VOCABULARY = ["<pad>", "a", "b", "c"]

@@ -15,7 +15,7 @@ import pytest
 from board import TIME, VOCABULARY, client, fit_logged, get_json
 from conftest import CellSpec, tf_only
 from events import summaries
-from reference import numpy_rnn
+from reference import numpy_rnn, tf_gates
 
 import keras_gates
 from tensorboard_plugin_gates import metadata
@@ -419,13 +419,41 @@ def _saturated(values, valid, count=1):
     return list(np.argsort(-share, kind="stable")[:count])
 
 
+def _saliency(model, tokens, layer=None, gate=None, unit=None):
+    """||d score / d embedding_t|| of the model of `board.fit_logged` on
+    unmasked token rows, by a gradient of `reference.tf_gates`: the score
+    is the output, or a gate unit's mean over the steps."""
+    import tensorflow as tf
+
+    seed = tf.constant(model.layers[1].get_weights()[0][tokens])
+    bi, gru = model.get_layer("bi"), model.get_layer("gru")
+    with tf.GradientTape() as tape:
+        tape.watch(seed)
+        found = {
+            "bi/forward": tf_gates(bi.forward_layer, seed),
+            "bi/backward": tf_gates(bi.backward_layer, seed),
+        }
+        hidden = [found["bi/forward"]["hidden"]]
+        hidden.append(tf.reverse(found["bi/backward"]["hidden"], [1]))
+        found["gru"] = tf_gates(gru, tf.concat(hidden, axis=-1))
+        if layer is None:
+            kernel, bias = model.layers[-1].get_weights()
+            score = found["gru"]["hidden"][:, -1] @ kernel + bias
+        else:
+            score = tf.reduce_mean(found[layer][gate][..., unit], axis=1)
+        total = tf.reduce_sum(score)
+    grads = tape.gradient(total, seed).numpy()
+    return np.linalg.norm(grads, axis=-1)
+
+
 def test_attribution_of_saturated_units_and_output(fitted):
     """GateMonitor(attribution="saliency") logged, at the last epoch (the
-    final weights), what `keras_gates.attribution` gives on the stored
-    sequences, for the most saturated unit of each sigmoid gate."""
+    final weights), the saliency of the most saturated unit of each
+    sigmoid gate (by NumPy) and of the output on the stored sequences: for
+    sequence 2 (no padding), that of a gradient taken here."""
     model, x, app, logdir = fitted
-    probed = keras_gates.gates(model, x)
-    shown = x[:SHOWN]
+    gates, mask = reference(model, x)
+    assert mask[2].all()
     for layer, gate in [("gru", "update"), ("bi/backward", "forget")]:
         status, data = get_json(
             app,
@@ -439,22 +467,18 @@ def test_attribution_of_saturated_units_and_output(fitted):
         assert status == 200, data
         logged = data["attribution"]
         assert logged["method"] == "saliency"
-        (unit,) = _saturated(
-            probed[layer][gate],
-            x != 0 if "bi" not in layer else (x != 0)[:, ::-1],
-        )
+        (unit,) = _saturated(gates[layer][gate], mask)
         assert list(logged["units"]) == [str(unit)]
-        expected = keras_gates.attribution(
-            model, shown, layer=layer, gate=gate, unit=int(unit)
-        )
+        expected = _saliency(model, x[2:3], layer, gate, int(unit))[0]
         row = np.array(logged["units"][str(unit)], "float64")
-        np.testing.assert_allclose(row, expected[2], rtol=1e-3, atol=1e-7)
-        output = keras_gates.attribution(model, shown)
+        np.testing.assert_allclose(row, expected, rtol=1e-3, atol=1e-7)
         assert logged["output"]["index"] is None  # Dense(1): one value
         np.testing.assert_allclose(
-            logged["output"]["values"], output[2], rtol=1e-3, atol=1e-7
+            logged["output"]["values"],
+            _saliency(model, x[2:3])[0],
+            rtol=1e-3,
+            atol=1e-7,
         )
-    assert np.all(np.array(logged["output"]["values"]) >= 0)
     # Stock TensorBoard gets images of the same.
     images = summaries(logdir / "train")
     for tag in (

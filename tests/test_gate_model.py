@@ -218,7 +218,7 @@ def _weight_gradients(gates_of, x, variables):
         (_, gates), _ = gates_of.stateless_call(values, fixed, x)
         return _gate_loss(gates)
 
-    grads = jax.grad(loss_of)([v.value for v in trainable])
+    grads = jax.jit(jax.grad(loss_of))([v.value for v in trainable])
     by_id = {id(v): np.asarray(g) for v, g in zip(trainable, grads)}
     return [by_id[id(v)] for v in variables]
 

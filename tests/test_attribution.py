@@ -289,34 +289,45 @@ def test_targets_in_turn_equal_independent_gradients(method, four_layers):
 
 
 @tf_only
-def test_smoothgrad_equals_the_mean_over_the_same_noisy_copies(four_layers):
-    """sqrt(mean_n ||d score / d x_t (x + noise_n)||^2), the noise drawn as
-    tf-keras-vis draws it (one `np.random.normal` call after
-    `np.random.seed(seed)`, standard deviation `smooth_noise` times each
-    sequence's range)."""
-    model, x = four_layers
-    samples, noise, seed = 3, 0.3, 11
-    spread = noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))
-    sigma = np.broadcast_to(spread[None, :, None, None], (samples, *x.shape))
-    noisy = x + np.random.RandomState(seed).normal(0.0, sigma)
-    for target in (TARGETS[2], TARGETS[3]):
-        squares = [
-            np.sum(_tape(model, copy.astype("float32"), target)[0] ** 2, -1)
-            for copy in noisy
-        ]
-        expected = np.sqrt(np.mean(squares, axis=0))
-        got = keras_gates.attribution(
-            model,
-            x,
-            method="smoothgrad",
-            smooth_samples=samples,
-            smooth_noise=noise,
-            seed=seed,
-            **target,
-        )
-        assert_close(got, expected, atol=1e-5, rtol=1e-4, msg=str(target))
-        plain = np.linalg.norm(_tape(model, x, target)[0], axis=-1)
-        assert_not_close(got, plain, atol=1e-3)
+def test_smoothgrad_is_the_mean_over_noisy_copies(two_columns):
+    """Output 0 of `_two_column_model` is tanh(x[STEP, 0]): its gradient
+    is (1 - tanh^2) at that one input, so SmoothGrad^2 there is the mean
+    of s = (1 - tanh^2(x[STEP, 0] + noise))^2 over the copies, with noise
+    of standard deviation `smooth_noise` times each sequence's range. Its
+    expectation and variance are Gaussian integrals (computed here by
+    Gauss-Hermite quadrature), so the mean of n copies, whatever noise
+    generator drew them, lies within a few standard errors sqrt(var / n):
+    5 per sequence, and 5 for the sum of the 8 sequences' deviations (a
+    mean of norms instead of squares biases every sequence one way).
+    No noise, noise not scaled by the range, or twice or half as much
+    noise are each tens of standard errors off."""
+    from numpy.polynomial.hermite_e import hermegauss
+
+    samples, noise = 128, 0.5
+    x = np.random.default_rng(2).uniform(-0.1, 0.1, (8, TIME, FEATURES))
+    x[:, STEP, 0] = [0.0, 0.5, 1.0, -0.3, 0.0, 1.5, -1.0, 0.2]
+    x[:, 0, 1] = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 6.0]  # the ranges
+    x = x.astype("float32")
+    got = keras_gates.attribution(
+        two_columns,
+        x,
+        output=0,
+        method="smoothgrad",
+        smooth_samples=samples,
+        smooth_noise=noise,
+        seed=7,
+    )
+    assert np.all(np.delete(got, STEP, axis=1) == 0)
+    sigma = noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))
+    nodes, weights = hermegauss(80)  # for a standard normal variable
+    z = x[:, STEP, 0, None] + sigma[:, None] * nodes
+    s = (1.0 - np.tanh(z) ** 2) ** 2
+    weights = weights / weights.sum()
+    mean = s @ weights
+    error = np.sqrt(((s - mean[:, None]) ** 2 @ weights) / samples)
+    deviation = (got[:, STEP] ** 2 - mean) / error
+    assert np.all(np.abs(deviation) < 5), deviation
+    assert abs(deviation.sum()) / np.sqrt(len(x)) < 5, deviation
 
 
 @tf_only

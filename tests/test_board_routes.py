@@ -151,6 +151,12 @@ def test_saturation_training_and_unit_histograms(fitted):
     assert last["counts"] == np.bincount(bins, minlength=metadata.BINS).tolist()
 
 
+SIGMOID_GATES = {
+    "LSTM": ["input", "forget", "output"],
+    "GRU": ["update", "reset"],
+}
+
+
 def test_layer_route_against_the_model(fitted):
     model, _, app, _ = fitted
     bi = model.get_layer("bi")
@@ -168,10 +174,7 @@ def test_layer_route_against_the_model(fitted):
         assert info["kind"] == spec.name
         assert (info["input_dim"], info["units"]) == (d_x, d_h)
         assert info["gates"] == list(spec.gate_names)
-        sigmoid = {"LSTM": ["input", "forget", "output"]}
-        assert info["sigmoid_gates"] == sigmoid.get(
-            spec.name, spec.gate_names[:2]
-        )
+        assert info["sigmoid_gates"] == SIGMOID_GATES[spec.name]
         assert info["go_backwards"] == (name == "bi/backward")
         assert info["params"] == layer.count_params()
         weighted = [r for r in info["dimensions"] if r["weight_shape"]]

@@ -1,4 +1,5 @@
-"""A NumPy recurrence to check gates against, written from the equations.
+"""A NumPy recurrence to check gates against, written from the equations
+(and the same in TensorFlow, to differentiate: `tf_gates`).
 
 `spec` is a `conftest.CellSpec`; weights come from `layer.get_weights()`.
 """
@@ -89,3 +90,37 @@ def numpy_rnn(spec, weights, x, mask=None, go_backwards=False, states=None):
         for name in spec.gate_names:
             gates[name].append(np.where(keep, step_gates[name], 0.0))
     return states, {k: np.stack(v, axis=1) for k, v in gates.items()}
+
+
+def tf_gates(layer, x):
+    """The gates of a stock or keras-gates LSTM or GRU (reset_after=True,
+    default activations) on `x` (batch, time, features), by a recurrence
+    written here in TensorFlow from `layer.get_weights()`, differentiable
+    and independent of keras_gates: {gate: (batch, time, units)} in the
+    order the layer processes the steps."""
+    import tensorflow as tf
+
+    kernel, recurrent, bias = (tf.constant(w) for w in layer.get_weights())
+    units = recurrent.shape[0]
+    h = c = tf.zeros((x.shape[0], units))
+    steps = range(x.shape[1])
+    gates = {}
+    for t in reversed(steps) if layer.go_backwards else steps:
+        x_t = x[:, t]
+        if kernel.shape[1] == 4 * units:  # LSTM: i, f, c, o
+            z = tf.split(x_t @ kernel + h @ recurrent + bias, 4, axis=-1)
+            i, f, o = (tf.sigmoid(z[k]) for k in (0, 1, 3))
+            g = tf.tanh(z[2])
+            c = f * c + i * g
+            h = o * tf.tanh(c)
+            step = dict(input=i, forget=f, candidate=g, output=o, cell=c)
+        else:  # GRU, reset_after: z, r, h; bias rows input and recurrent
+            x_z, x_r, x_h = tf.split(x_t @ kernel + bias[0], 3, axis=-1)
+            r_z, r_r, r_h = tf.split(h @ recurrent + bias[1], 3, axis=-1)
+            update, reset = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
+            g = tf.tanh(x_h + reset * r_h)
+            h = update * h + (1.0 - update) * g
+            step = dict(update=update, reset=reset, candidate=g)
+        for name, value in {**step, "hidden": h}.items():
+            gates.setdefault(name, []).append(value)
+    return {name: tf.stack(v, axis=1) for name, v in gates.items()}

@@ -1,9 +1,11 @@
 """`keras_gates.attribution`: which input steps move a gate unit or an output.
 
 Hand-built models make one target depend on the input at one known step
-only; every method must put its largest value there. Saliency and
-gradient x input are also checked against gradients of `gate_model` taken
-by TensorFlow directly.
+only (each output column at its own step); every method must put its
+largest value there. Saliency, gradient x input and Grad-CAM are checked
+against tf.GradientTape gradients of the TensorFlow recurrence of
+`reference.py` (no keras_gates code), for several targets asked for in turn
+through the same model; SmoothGrad against Gaussian integrals.
 """
 
 import keras
@@ -13,10 +15,13 @@ from conftest import (
     FEATURES,
     UNITS,
     assert_close,
+    assert_not_close,
     jax_only,
     randomize_weights,
     tf_only,
 )
+from keras import ops
+from reference import tf_gates
 
 import keras_gates
 from keras_gates.attribution import METHODS
@@ -82,22 +87,48 @@ def test_gate_target_peaks_at_its_step(method, make, gate, block, both):
         assert np.all(others == 0)
 
 
+def _two_column_model():
+    """SimpleRNN (no recurrent weights, no bias, unit u reads feature u)
+    -> Flatten -> Dense(2): output 0 reads unit 0 at `STEP` only, output 1
+    reads unit 1 at the last step only, so each output depends on the
+    input at one step (and one feature) of its own."""
+    rnn = keras_gates.SimpleRNN(UNITS, return_sequences=True, name="rnn")
+    dense = keras.layers.Dense(2, name="dense")
+    model = keras.Sequential(
+        [keras.Input((TIME, FEATURES)), rnn, keras.layers.Flatten(), dense]
+    )
+    rnn.set_weights(
+        [
+            np.eye(FEATURES, UNITS, dtype="float32"),
+            np.zeros((UNITS, UNITS), "float32"),
+            np.zeros(UNITS, "float32"),
+        ]
+    )
+    kernel = np.zeros((TIME, UNITS, 2), "float32")
+    kernel[STEP, 0, 0] = kernel[TIME - 1, 1, 1] = 1.0
+    dense.set_weights([kernel.reshape(TIME * UNITS, 2), np.zeros(2)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def two_columns():
+    return _two_column_model()
+
+
 @tf_only
 @pytest.mark.parametrize("method", METHODS)
-def test_output_target_peaks_at_the_last_step(method):
-    """A SimpleRNN without recurrent weights: its last output reads the
-    last input only."""
-    rnn = keras_gates.SimpleRNN(UNITS, name="rnn")
-    dense = keras.layers.Dense(2, kernel_initializer="ones")
-    model = keras.Sequential([keras.Input((TIME, FEATURES)), rnn, dense])
-    randomize_weights(rnn)
-    rnn.cell.recurrent_kernel.assign(np.zeros((UNITS, UNITS), "float32"))
-    rnn.cell.kernel.assign(np.ones((FEATURES, UNITS), "float32"))
+def test_each_output_column_peaks_at_its_own_step(method, two_columns):
     x = _peaked_inputs()
-    x[:, STEP] = 0.1
-    x[:, -1] = 1.0
-    where = keras_gates.attribution(model, x, output=1, method=method)
-    assert np.all(np.argmax(where, axis=1) == TIME - 1), where
+    x[:, STEP] = 0.0
+    x[:, STEP, 0] = 1.0  # what output 0 reads
+    x[:, TIME - 1, 1] = 1.0  # what output 1 reads
+    for output, peak in [(0, STEP), (1, TIME - 1), (0, STEP)]:
+        where = keras_gates.attribution(
+            two_columns, x, output=output, method=method, seed=0
+        )
+        assert np.all(np.argmax(where, axis=1) == peak), (output, where)
+        if method != "gradcam":  # Grad-CAM weighs every step's features
+            assert np.all(np.delete(where, peak, axis=1) == 0), output
 
 
 @tf_only
@@ -130,6 +161,215 @@ def test_saliency_and_gradient_x_input_equal_direct_gradients():
     )
     assert_close(smooth, again, atol=0)
     assert not np.allclose(smooth, saliency, atol=1e-6)
+
+
+# ------------------------------------------- against independent gradients
+
+
+def _four_layer_model():
+    """Dense "proj" per step -> Bidirectional(keras-gates LSTM) -> stock
+    GRU -> Dense(2), random weights."""
+    inputs = keras.Input((TIME, FEATURES))
+    h = keras.layers.Dense(FEATURES, name="proj")(inputs)
+    h = keras.layers.Bidirectional(
+        keras_gates.LSTM(UNITS, return_sequences=True), name="bi"
+    )(h)
+    h = keras.layers.GRU(UNITS, name="gru")(h)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(h))
+    for seed, weights in enumerate(model.weights):
+        rng = np.random.default_rng(seed)
+        weights.assign(rng.normal(size=weights.shape).astype("float32"))
+    return model
+
+
+def _independent(model, x):
+    """Every tensor of `_four_layer_model` on `x` (a tf tensor) computed
+    with `reference.tf_gates` and the Dense weights: {"proj", "bi/forward",
+    "bi/backward", "gru" (gates, processing order), "between" (the GRU's
+    input), "out"}."""
+    import tensorflow as tf
+
+    def dense(name, v):
+        kernel, bias = model.get_layer(name).get_weights()
+        return v @ kernel + bias
+
+    bi = model.get_layer("bi")
+    found = {"proj": dense("proj", x)}
+    found["bi/forward"] = tf_gates(bi.forward_layer, found["proj"])
+    found["bi/backward"] = tf_gates(bi.backward_layer, found["proj"])
+    found["between"] = tf.concat(
+        [
+            found["bi/forward"]["hidden"],
+            tf.reverse(found["bi/backward"]["hidden"], [1]),
+        ],
+        axis=-1,
+    )
+    found["gru"] = tf_gates(model.get_layer("gru"), found["between"])
+    found["out"] = dense("out", found["gru"]["hidden"][:, -1])
+    return found
+
+
+def _score(found, target):
+    """The (batch,) score of `target` (attribution's keyword arguments):
+    an output column, or a gate unit at a step (input order) or its mean
+    over the steps."""
+    if "output" in target:
+        return found["out"][:, target["output"]]
+    values = found[target["layer"]][target["gate"]][..., target["unit"]]
+    if target["layer"] == "bi/backward":  # processing order -> input order
+        values = values[:, ::-1]
+    step = target.get("step")
+    if step is None:
+        return ops.mean(values, axis=1)
+    return values[:, step]
+
+
+def _tape(model, x, target, at="x"):
+    """(gradient of the summed score with respect to `at` ("x" or a key of
+    `_independent`), that tensor), through `_independent`."""
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        found = _independent(model, x)
+        score = tf.reduce_sum(_score(found, target))
+    source = x if at == "x" else found[at]
+    return tape.gradient(score, source).numpy(), source.numpy()
+
+
+@pytest.fixture(scope="module")
+def four_layers():
+    model = _four_layer_model()
+    x = np.random.default_rng(5).normal(size=(2, TIME, FEATURES))
+    return model, x.astype("float32")
+
+
+# Output columns, gates, units and steps of two layers, asked for in turn:
+# those of one layer share one compiled trace, so a target left over from
+# the call before would show.
+TARGETS = [
+    dict(output=0),
+    dict(layer="bi/backward", gate="forget", unit=0, step=1),
+    dict(output=1),
+    dict(layer="gru", gate="update", unit=1, step=4),
+    dict(layer="bi/backward", gate="input", unit=2),
+    dict(layer="gru", gate="reset", unit=0),
+    dict(layer="bi/backward", gate="forget", unit=1, step=6),
+    dict(output=0),
+]
+
+
+@tf_only
+def test_the_reference_recurrence_is_the_model(four_layers):
+    model, x = four_layers
+    found = _independent(model, x)
+    assert_close(found["out"], model(x), atol=1e-5)
+    probed = keras_gates.gates(model, x)
+    for layer in ("bi/forward", "bi/backward", "gru"):
+        for gate, values in probed[layer].items():
+            assert_close(found[layer][gate], values, atol=1e-5, msg=gate)
+
+
+@tf_only
+@pytest.mark.parametrize("method", ["saliency", "gradient_x_input"])
+def test_targets_in_turn_equal_independent_gradients(method, four_layers):
+    model, x = four_layers
+    for target in TARGETS:
+        grads, _ = _tape(model, x, target)
+        if method == "saliency":
+            expected = np.linalg.norm(grads, axis=-1)
+        else:
+            expected = np.sum(grads * x, axis=-1)
+        assert np.abs(expected).max() > 1e-3, target
+        got = keras_gates.attribution(model, x, method=method, **target)
+        assert_close(got, expected, atol=1e-5, rtol=1e-4, msg=str(target))
+    # Two outputs that differ: a column mix-up could not pass the above.
+    first, _ = _tape(model, x, TARGETS[0])
+    second, _ = _tape(model, x, TARGETS[2])
+    assert_not_close(first, second, atol=1e-2)
+
+
+@tf_only
+def test_smoothgrad_is_the_mean_over_noisy_copies(two_columns):
+    """Output 0 of `_two_column_model` is tanh(x[STEP, 0]): its gradient
+    is (1 - tanh^2) at that one input, so SmoothGrad^2 there is the mean
+    of s = (1 - tanh^2(x[STEP, 0] + noise))^2 over the copies, with noise
+    of standard deviation `smooth_noise` times each sequence's range. Its
+    expectation and variance are Gaussian integrals (computed here by
+    Gauss-Hermite quadrature), so the mean of n copies, whatever noise
+    generator drew them, lies within a few standard errors sqrt(var / n):
+    5 per sequence, and 5 for the sum of the 8 sequences' deviations (a
+    mean of norms instead of squares biases every sequence one way).
+    No noise, noise not scaled by the range, or twice or half as much
+    noise fall 8 to 30 standard errors off (median of simulations)."""
+    from numpy.polynomial.hermite_e import hermegauss
+
+    samples, noise = 128, 0.5
+    x = np.random.default_rng(2).uniform(-0.1, 0.1, (8, TIME, FEATURES))
+    x[:, STEP, 0] = [0.0, 0.5, 1.0, -0.3, 0.0, 1.5, -1.0, 0.2]
+    x[:, 0, 1] = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 6.0]  # the ranges
+    x = x.astype("float32")
+    got = keras_gates.attribution(
+        two_columns,
+        x,
+        output=0,
+        method="smoothgrad",
+        smooth_samples=samples,
+        smooth_noise=noise,
+        seed=7,
+    )
+    assert np.all(np.delete(got, STEP, axis=1) == 0)
+    sigma = noise * (x.max(axis=(1, 2)) - x.min(axis=(1, 2)))
+    nodes, weights = hermegauss(80)  # for a standard normal variable
+    z = x[:, STEP, 0, None] + sigma[:, None] * nodes
+    s = (1.0 - np.tanh(z) ** 2) ** 2
+    weights = weights / weights.sum()
+    mean = s @ weights
+    error = np.sqrt(((s - mean[:, None]) ** 2 @ weights) / samples)
+    deviation = (got[:, STEP] ** 2 - mean) / error
+    assert np.all(np.abs(deviation) < 5), deviation
+    assert abs(deviation.sum()) / np.sqrt(len(x)) < 5, deviation
+
+
+@tf_only
+@pytest.mark.parametrize(
+    "target, features, at",
+    [
+        # An output, after a GRU that returns no sequence: the GRU's input.
+        (TARGETS[2], None, "between"),
+        # A gate: the sequence its layer reads.
+        (TARGETS[3], None, "between"),
+        (TARGETS[1], None, "proj"),
+        (TARGETS[0], "proj", "proj"),
+    ],
+    ids=["output", "gru-gate", "backward-gate", "feature_layer"],
+)
+def test_gradcam_equals_weighted_features(four_layers, target, features, at):
+    """relu(sum_c mean_t(d score / d A_tc) A_tc) over the features A."""
+    model, x = four_layers
+    grads, values = _tape(model, x, target, at=at)
+    weights = grads.mean(axis=1, keepdims=True)
+    expected = np.maximum(np.sum(weights * values, axis=-1), 0.0)
+    assert expected.max() > 1e-3
+    got = keras_gates.attribution(
+        model, x, method="gradcam", feature_layer=features, **target
+    )
+    assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+@tf_only
+@pytest.mark.parametrize("seed", [None, 4])
+def test_the_global_numpy_random_state_is_left_alone(seed, four_layers):
+    model, x = four_layers
+    np.random.seed(123)
+    before = np.random.get_state()
+    keras_gates.attribution(
+        model, x, output=1, method="smoothgrad", smooth_samples=2, seed=seed
+    )
+    after = np.random.get_state()
+    assert before[0] == after[0] and before[2:] == after[2:]
+    np.testing.assert_array_equal(before[1], after[1])
 
 
 def _text_model():

@@ -206,10 +206,13 @@ def test_clicking_a_unit_selects_it_in_every_view(dashboard):
     expect(frame.locator("circle.dot.selected")).to_have_count(3)
     expect(frame.locator("svg.unit-histograms")).to_be_visible()
     # ... and clicking a dot of the saturation map selects its unit.
-    frame.locator("svg.scatter[data-gate=forget] circle.dot[data-unit='1']")
-    frame.locator(
+    dot = frame.locator(
         "svg.scatter[data-gate=forget] circle.dot[data-unit='1']"
-    ).dispatch_event("click")
+    )
+    expect(dot).to_have_count(1)
+    expect(dot).not_to_have_class(re.compile(r"\bselected\b"))
+    dot.dispatch_event("click")
+    expect(dot).to_have_class(re.compile(r"\bselected\b"))
     expect(frame.locator("polyline.trace.selected")).to_have_attribute(
         "data-unit", "1"
     )

@@ -24,7 +24,7 @@ from board import (
 )
 from conftest import CellSpec, tf_only
 from events import summaries
-from reference import numpy_rnn
+from reference import numpy_rnn, tf_gates
 
 import keras_gates
 from tensorboard_plugin_gates import metadata
@@ -160,31 +160,136 @@ def test_saturation_training_and_unit_histograms(fitted):
     assert last["counts"] == np.bincount(bins, minlength=metadata.BINS).tolist()
 
 
-def test_pattern_search_ranks_units_open_only_inside_the_range(fitted):
-    _, _, app, _ = fitted
-    query = dict(run="train", layer="gru", gate="update", epoch=1, sequence=0)
-    _, got = get_json(app, "values", **query)
-    values = np.array(got["values"], dtype=float)
-    start, end = 3, 4
-    # A threshold just under the lowest value of unit 1 inside the range.
-    threshold = values[1, start : end + 1].min() - 1e-4
+SIGMOID_GATES = {
+    "LSTM": ["input", "forget", "output"],
+    "GRU": ["update", "reset"],
+}
+
+
+def test_layer_route_against_the_model(fitted):
+    model, _, app, _ = fitted
+    bi = model.get_layer("bi")
+    layers = {
+        "bi/forward": (bi.forward_layer, LSTM),
+        "bi/backward": (bi.backward_layer, LSTM),
+        "gru": (model.get_layer("gru"), GRU),
+    }
+    for name, (layer, spec) in layers.items():
+        status, info = get_json(app, "layer", run="train", layer=name)
+        assert status == 200, info
+        kernel, recurrent, bias = layer.get_weights()
+        d_x, d_h = kernel.shape[0], recurrent.shape[0]
+        parts = kernel.shape[1] // d_h  # neural-network layers in the cell
+        assert info["kind"] == spec.name
+        assert (info["input_dim"], info["units"]) == (d_x, d_h)
+        assert info["gates"] == list(spec.gate_names)
+        assert info["sigmoid_gates"] == SIGMOID_GATES[spec.name]
+        assert info["go_backwards"] == (name == "bi/backward")
+        assert info["params"] == layer.count_params()
+        weighted = [r for r in info["dimensions"] if r["weight_shape"]]
+        assert len(weighted) == parts == {"LSTM": 4, "GRU": 3}[spec.name]
+        for row in weighted:
+            assert (row["d_x"], row["d_h"]) == (d_x, d_h)
+            assert row["weight_shape"] == [d_x + d_h, d_h]
+            assert row["bias_shape"] == [bias.size // parts]
+        total = sum(r["params"] for r in info["dimensions"])
+        assert total == kernel.size + recurrent.size + bias.size
+    status, body = get_json(app, "layer", run="train", layer="lstm")
+    assert status == 404 and "'lstm'" in body["error"]
+
+
+# The planted GRU's tokens, and its update-gate kernel row per token for
+# units 0 to 3 (no recurrent weights, no bias: z = sigmoid(row[token])).
+PLANTED_VOCABULARY = ["<pad>", "a", "b", "c"]
+PLANTED_UPDATE = np.array(
+    [
+        [0, 0, 0, 0],  # <pad>
+        [3, 8, -8, 8],  # a: units 3, 1 and 0 open (unit 0 less)
+        [-3, -8, 8, -8],  # b: unit 2 open
+        [-3, 8, -8, -8],  # c: unit 1 open
+    ],
+    "float32",
+)
+PLANTED_IDS = np.array(
+    [
+        [2, 1, 1, 3, 2, 3, 1, 2, 3],  # b a a c b c a b c
+        [1, 1, 1, 2, 2, 2, 3, 3, 3],
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """GateMonitor's logs (one epoch, no training) of a one-hot Embedding
+    -> keras-gates GRU whose update-gate units open on planted tokens:
+    unit 3 on "a" only, unit 1 on "a" and "c", unit 2 on "b", unit 0 on
+    "a" only but less (sigmoid(3) = 0.95, sigmoid(-3) elsewhere); returns
+    (model, client)."""
+    logdir = tmp_path_factory.mktemp("planted_logs")
+    size, units = len(PLANTED_VOCABULARY), 4
+    inputs = keras.Input((TIME,), dtype="int32")
+    embed = keras.layers.Embedding(size, size, mask_zero=True)
+    gru = keras_gates.GRU(units, name="gru")
+    model = keras.Model(inputs, keras.layers.Dense(1)(gru(embed(inputs))))
+    embed.set_weights([np.eye(size, dtype="float32")])
+    rng = np.random.default_rng(0)
+    kernel, recurrent, bias = (
+        rng.uniform(-0.5, 0.5, w.shape).astype("float32")
+        for w in gru.get_weights()
+    )
+    kernel[:, :units], recurrent[:, :units], bias[:, :units] = (
+        PLANTED_UPDATE,
+        0.0,
+        0.0,
+    )
+    gru.set_weights([kernel, recurrent, bias])
+    monitor = keras_gates.GateMonitor(
+        logdir, probe_data=PLANTED_IDS, vocabulary=PLANTED_VOCABULARY
+    )
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    monitor.on_epoch_end(0)
+    monitor.on_train_end()
+    return model, client(logdir)
+
+
+@pytest.mark.parametrize(
+    "start, end, threshold, units",
+    [
+        (1, 2, 0.9, [3, 0]),  # "a a" between "b" and "c"; unit 3 first
+        (1, 2, 0.99, [3]),  # unit 0's 0.95 is below
+        (6, 6, 0.9, [3, 0]),  # one "a" between "c" and "b"
+        (5, 6, 0.9, [1]),  # "c a" between "b" and "b"
+        (4, 4, 0.9, [2]),  # "b" between "c" and "c"
+        (7, 8, 0.5, []),  # "b c" at the end: no unit open on both
+    ],
+)
+def test_pattern_search_finds_the_planted_units(
+    planted, start, end, threshold, units
+):
+    model, app = planted
+    query = dict(run="train", layer="gru", gate="update", epoch=0, sequence=0)
     status, found = get_json(
         app, "pattern", **query, start=start, end=end, threshold=threshold
     )
-    assert status == 200
-    for match in found["units"]:
-        row = values[match["unit"]]
-        assert (row[start : end + 1] >= threshold).all()
-        assert row[start - 1] < threshold and row[end + 1] < threshold
-    expected = [
-        u
-        for u in range(values.shape[0])
-        if (values[u, start : end + 1] >= threshold).all()
-        and values[u, start - 1] < threshold
-        and values[u, end + 1] < threshold
-    ]
-    assert sorted(m["unit"] for m in found["units"]) == expected
+    assert status == 200, found
+    assert [m["unit"] for m in found["units"]] == units
+    # The same by NumPy on the model's weights: the units above the
+    # threshold over the range and below it at both neighbours, with their
+    # scores (mean inside minus the larger neighbour).
+    one_hot = np.eye(len(PLANTED_VOCABULARY))[PLANTED_IDS]
+    weights = model.get_layer("gru").get_weights()
+    _, gates = numpy_rnn(GRU, weights, one_hot)
+    update = gates["update"][0].T  # units x steps
+    inside = update[:, start : end + 1]
+    edge = update[:, [s for s in (start - 1, end + 1) if s < TIME]].max(1)
+    expected = np.flatnonzero(
+        (inside >= threshold).all(axis=1) & (edge < threshold)
+    )
+    assert sorted(units) == expected.tolist()
     scores = [m["score"] for m in found["units"]]
+    want = inside[units].mean(axis=1) - edge[units]
+    np.testing.assert_allclose(scores, want, atol=2 / 256)
     assert scores == sorted(scores, reverse=True)
 
 
@@ -344,11 +449,16 @@ def test_a_window_of_steps(tmp_path):
         tmp_path, probe_data=ids, vocabulary=VOCABULARY, steps=(4, 9)
     )
     model.fit(ids, np.zeros((4, 1)), epochs=1, verbose=0, callbacks=[monitor])
-    expected = keras_gates.gates(model, ids)
+    embedded = model.layers[1].get_weights()[0][ids]
+    bi = model.get_layer("bi")
     app = client(tmp_path)
     for layer in ("bi/forward", "bi/backward"):
-        gates = expected[layer]["reset"]
-        if layer == "bi/backward":
+        half = bi.backward_layer if "backward" in layer else bi.forward_layer
+        _, expected = numpy_rnn(
+            GRU, half.get_weights(), embedded, go_backwards=half.go_backwards
+        )
+        gates = expected["reset"]
+        if half.go_backwards:
             gates = gates[:, ::-1]  # into input order
         query = dict(run="train", layer=layer, gate="reset", epoch=0)
         _, got = get_json(app, "values", **query, sequence=1)
@@ -369,13 +479,41 @@ def _saturated(values, valid, count=1):
     return list(np.argsort(-share, kind="stable")[:count])
 
 
+def _saliency(model, tokens, layer=None, gate=None, unit=None):
+    """||d score / d embedding_t|| of the model of `board.fit_logged` on
+    unmasked token rows, by a gradient of `reference.tf_gates`: the score
+    is the output, or a gate unit's mean over the steps."""
+    import tensorflow as tf
+
+    seed = tf.constant(model.layers[1].get_weights()[0][tokens])
+    bi, gru = model.get_layer("bi"), model.get_layer("gru")
+    with tf.GradientTape() as tape:
+        tape.watch(seed)
+        found = {
+            "bi/forward": tf_gates(bi.forward_layer, seed),
+            "bi/backward": tf_gates(bi.backward_layer, seed),
+        }
+        hidden = [found["bi/forward"]["hidden"]]
+        hidden.append(tf.reverse(found["bi/backward"]["hidden"], [1]))
+        found["gru"] = tf_gates(gru, tf.concat(hidden, axis=-1))
+        if layer is None:
+            kernel, bias = model.layers[-1].get_weights()
+            score = found["gru"]["hidden"][:, -1] @ kernel + bias
+        else:
+            score = tf.reduce_mean(found[layer][gate][..., unit], axis=1)
+        total = tf.reduce_sum(score)
+    grads = tape.gradient(total, seed).numpy()
+    return np.linalg.norm(grads, axis=-1)
+
+
 def test_attribution_of_saturated_units_and_output(fitted):
     """GateMonitor(attribution="saliency") logged, at the last epoch (the
-    final weights), what `keras_gates.attribution` gives on the stored
-    sequences, for the most saturated unit of each sigmoid gate."""
+    final weights), the saliency of the most saturated unit of each
+    sigmoid gate (by NumPy) and of the output on the stored sequences: for
+    sequence 2 (no padding), that of a gradient taken here."""
     model, x, app, logdir = fitted
-    probed = keras_gates.gates(model, x)
-    shown = x[:SHOWN]
+    gates, mask = reference(model, x)
+    assert mask[2].all()
     for layer, gate in [("gru", "update"), ("bi/backward", "forget")]:
         status, data = get_json(
             app,
@@ -389,22 +527,18 @@ def test_attribution_of_saturated_units_and_output(fitted):
         assert status == 200, data
         logged = data["attribution"]
         assert logged["method"] == "saliency"
-        (unit,) = _saturated(
-            probed[layer][gate],
-            x != 0 if "bi" not in layer else (x != 0)[:, ::-1],
-        )
+        (unit,) = _saturated(gates[layer][gate], mask)
         assert list(logged["units"]) == [str(unit)]
-        expected = keras_gates.attribution(
-            model, shown, layer=layer, gate=gate, unit=int(unit)
-        )
+        expected = _saliency(model, x[2:3], layer, gate, int(unit))[0]
         row = np.array(logged["units"][str(unit)], "float64")
-        np.testing.assert_allclose(row, expected[2], rtol=1e-3, atol=1e-7)
-        output = keras_gates.attribution(model, shown)
+        np.testing.assert_allclose(row, expected, rtol=1e-3, atol=1e-7)
         assert logged["output"]["index"] is None  # Dense(1): one value
         np.testing.assert_allclose(
-            logged["output"]["values"], output[2], rtol=1e-3, atol=1e-7
+            logged["output"]["values"],
+            _saliency(model, x[2:3])[0],
+            rtol=1e-3,
+            atol=1e-7,
         )
-    assert np.all(np.array(logged["output"]["values"]) >= 0)
     # Stock TensorBoard gets images of the same.
     images = summaries(logdir / "train")
     for tag in (

@@ -15,8 +15,9 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import tf_only
+from conftest import CellSpec, tf_only
 from events import summaries
+from reference import numpy_rnn, tf_gates
 
 import keras_gates
 import keras_gates_cli
@@ -511,22 +512,32 @@ def _explain_rows(out):
 
 @tf_only
 def test_explain_gate_unit(capfd, tmp_path, saved):
+    import tensorflow as tf
+
     path, data, model, x = saved
     argv = ["explain", path, "--data", data, "--sample", 2, "--top", 3]
     target = ["--layer", "bi/backward", "--gate", "forget", "--unit", 1]
     status, out, err = run(capfd, *argv, *target, "--out", tmp_path)
     assert status == 0, err
-    expected = keras_gates.attribution(
-        model, x[2:3], layer="bi/backward", gate="forget", unit=1
-    )[0]
+    # Saliency of the unit's mean over the steps, by a gradient of the
+    # TensorFlow recurrence of `reference.py` (the first layer reads x).
+    backward = model.get_layer("bi").backward_layer
+    seed = tf.constant(x[2:3], "float32")
+    with tf.GradientTape() as tape:
+        tape.watch(seed)
+        mean = tf.reduce_mean(tf_gates(backward, seed)["forget"][..., 1])
+    grads = tape.gradient(mean, seed).numpy()[0]
+    expected = np.linalg.norm(grads, axis=-1)
     rows = _explain_rows(out)
     assert [int(r[1]) for r in rows] == list(np.argsort(-expected)[:3])
     assert [float(r[3]) for r in rows] == pytest.approx(
         np.sort(expected)[::-1][:3], rel=1e-3
     )
-    # The unit's value at each printed step, in input order.
-    backward = keras_gates.gates(model, x[2:3])["bi/backward"]["forget"]
-    trace = backward[0, ::-1, 1]
+    # The unit's value at each printed step, in input order, by NumPy.
+    _, gates = numpy_rnn(
+        CellSpec("LSTM"), backward.get_weights(), x[2:3], go_backwards=True
+    )
+    trace = gates["forget"][0, ::-1, 1]
     for row in rows:
         assert float(row[4]) == pytest.approx(trace[int(row[1])], abs=1e-3)
     written = sorted(p.name for p in tmp_path.iterdir())
@@ -542,8 +553,12 @@ def test_explain_tokens_and_output(capfd, tmp_path):
     h = keras.layers.Embedding(4, 3, mask_zero=True)(inputs)
     h = keras.layers.LSTM(2, name="lstm")(h)
     model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    rng = np.random.default_rng(0)
+    for weights in model.weights:
+        weights.assign(rng.normal(size=weights.shape).astype("float32"))
     model.save(tmp_path / "m.keras")
-    np.save(tmp_path / "ids.npy", np.array([[1, 2, 3, 1, 0, 0]]))
+    ids = np.array([[1, 2, 3, 1, 0, 0]])
+    np.save(tmp_path / "ids.npy", ids)
     (tmp_path / "v.json").write_text('["<pad>", "a", " ", "\\n"]')
     status, out, err = run(
         capfd,
@@ -565,6 +580,26 @@ def test_explain_tokens_and_output(capfd, tmp_path):
     tokens = {int(r[1]): r[2] for r in rows}
     assert tokens == {0: "a", 1: "", 2: "\\n", 3: "a"}
     assert (tmp_path / "fig" / "explain_output_1.png").is_file()
+    # The values are those of output 1, by a gradient taken here through
+    # the model's own layers, and output 0's would not pass.
+    column = [_embedding_saliency(model, ids, k)[0] for k in (0, 1)]
+    assert [float(r[3]) for r in rows] == pytest.approx(
+        [column[1][int(r[1])] for r in rows], rel=1e-3
+    )
+    assert not np.allclose(column[0], column[1], rtol=1e-2)
+
+
+def _embedding_saliency(model, ids, output):
+    """||d output / d embedding_t|| of an Embedding -> LSTM -> Dense model,
+    by tf.GradientTape through its layers, masked steps included."""
+    import tensorflow as tf
+
+    embedding, lstm, dense = model.layers[1:]
+    seed = tf.constant(embedding(ids))
+    with tf.GradientTape() as tape:
+        tape.watch(seed)
+        score = dense(lstm(seed, mask=ids != 0))[:, output]
+    return np.linalg.norm(tape.gradient(score, seed).numpy(), axis=-1)
 
 
 @tf_only

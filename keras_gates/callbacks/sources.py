@@ -66,11 +66,12 @@ class ProbeSource:
             )
         x = self.sample.read() if self.sample.available else None
         if x is None and not self._warned:
+            why = self.sample.unavailable or "none seen yet"
             warnings.warn(
                 "GateMonitor: no probe_data, no validation data, and the "
-                "training batches cannot be kept (input shapes not fixed, "
-                "or not the TensorFlow backend), so no gates are logged. "
-                "Pass GateMonitor(probe_data=x_sample).",
+                f"training batches cannot be kept ({why}), so no gates are "
+                "logged. Pass GateMonitor(probe_data=x_sample), or "
+                "validation data to fit.",
                 stacklevel=3,
             )
             self._warned = True

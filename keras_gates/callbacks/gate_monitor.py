@@ -16,7 +16,7 @@ from keras_gates.callbacks import hooks
 from keras_gates.callbacks.cost import CostMeter
 from keras_gates.callbacks.run_log import RunLog
 from keras_gates.callbacks.settings import Settings
-from keras_gates.callbacks.sources import ProbeSource
+from keras_gates.callbacks.sources import ProbeSource, monitored_layers
 from keras_gates.callbacks.statistics import ProbeReducer, TrainingCounters
 from keras_gates.callbacks.writers import LAYOUT_TAG, Writers
 from keras_gates.probe import GateProbe
@@ -154,7 +154,10 @@ class GateMonitor(keras.callbacks.Callback):
             # fit made its train function with the stale listeners in it.
             model.make_train_function(force=True)
         self._probe = GateProbe(
-            model, settings.layers, "GateMonitor", ProbeReducer(settings)
+            model,
+            monitored_layers(model, settings.layers),
+            "GateMonitor",
+            ProbeReducer(settings),
         )
         layers = self._probe.layers
         prefixes = tuple(f"{name}/" for name, _ in layers)

@@ -1,9 +1,14 @@
-"""What GateMonitor probes with: the first sequences of `probe_data`, of the
-validation data of `fit`, or of the latest training batch.
+"""What GateMonitor reads: the recurrent layers it can listen to
+(`monitored_layers`), and the inputs it probes with, the first sequences
+of `probe_data`, of the validation data of `fit`, or of the latest
+training batch.
 
 `ProbeSource` chooses, at each logged epoch; at most `max_probe`
 sequences are taken, fewer by `probe_values` (the gate values per gate the
 probe may compute: sequences x steps x units of the monitored layers).
+What it cannot read it says before the fit trains (a ValueError when
+nothing is left to monitor, else a warning), or, for validation data it
+sees only at the first epoch's end, in a warning: the fit goes on.
 """
 
 import warnings
@@ -12,6 +17,9 @@ import keras
 import numpy as np
 
 from keras_gates.callbacks.training_sample import TrainingSample
+from keras_gates.layers.kind import kind_of
+from keras_gates.listen import Ear
+from keras_gates.lookup import find_recurrent, unread_recurrent
 from keras_gates.probe import check_inputs
 
 
@@ -59,23 +67,33 @@ class ProbeSource:
                 iterator.data_adapter.get_numpy_iterator(),
                 self.settings.max_probe,
             )
+            try:
+                check_inputs(self.model, x, "GateMonitor: the validation data")
+            except ValueError as error:
+                # Not checked before the fit: said, and the fit goes on.
+                self._warn(f"{error} No gates are logged; pass probe_data.")
+                x = None
             return (
-                self._bounded(x),
+                None if x is None else self._bounded(x),
                 "validation",
                 "the validation data (the first ones)",
             )
         x = self.sample.read() if self.sample.available else None
-        if x is None and not self._warned:
+        if x is None:
             why = self.sample.unavailable or "none seen yet"
-            warnings.warn(
+            self._warn(
                 "GateMonitor: no probe_data, no validation data, and the "
                 f"training batches cannot be kept ({why}), so no gates are "
                 "logged. Pass GateMonitor(probe_data=x_sample), or "
-                "validation data to fit.",
-                stacklevel=3,
+                "validation data to fit."
             )
-            self._warned = True
         return x, "train", "the latest training batch"
+
+    def _warn(self, message):
+        """Warn once per fit."""
+        if not self._warned:
+            warnings.warn(message, stacklevel=4)
+            self._warned = True
 
     def _budget(self, steps):
         """How many probe sequences of `steps` steps keep within
@@ -127,3 +145,47 @@ def first_sequences(batches, max_probe):
 def batch_size(x):
     """The number of sequences in model inputs `x`."""
     return int(np.shape(keras.tree.flatten(x)[0])[0])
+
+
+def monitored_layers(model, names):
+    """The names of the recurrent layers GateMonitor listens to: those in
+    `names` (all for None) it can read.
+
+    It warns once, naming each recurrent layer it leaves out and why (a
+    cell keras-gates does not read, a layer it does not enter, a layer it
+    cannot make a keras-gates twin of), before any training; the others
+    are monitored.
+
+    Raises:
+        ValueError: none is left, naming the layers and why.
+    """
+    kept, left = [], []
+    for name, layer in find_recurrent(model, names, "GateMonitor"):
+        try:
+            Ear.of(name, layer)
+        except (TypeError, ValueError) as error:
+            kind = kind_of(layer).name
+            left.append(
+                (
+                    name,
+                    f"its config makes no keras-gates {kind} to compute "
+                    f"its gates ({error}); use keras.layers.{kind} or "
+                    f"keras_gates.{kind} itself to have it read",
+                )
+            )
+        else:
+            kept.append(name)
+    if names is None:
+        left += unread_recurrent(model)
+    said = " ".join(f"Layer '{name}' is not read: {why}." for name, why in left)
+    if not kept:
+        raise ValueError(
+            f"GateMonitor: no recurrent layer of model '{model.name}' can be "
+            f"monitored. {said}"
+        )
+    if left:
+        warnings.warn(
+            f"GateMonitor: monitoring {kept}, not the others. {said}",
+            stacklevel=3,
+        )
+    return kept

@@ -127,10 +127,15 @@ class ScoreModel(keras.layers.Layer):
         with contextlib.ExitStack() as stack:
             if self._embedding is not None:
                 # A copy: Keras attaches the embedding's mask to what its
-                # call returns, and the seed must stay without one.
+                # call returns, and the seed must stay without one. With
+                # the ids' batch size: a lookup of texts loses it, and the
+                # mask made from the ids must fit the sequences.
                 stack.enter_context(
                     replaced_call(
-                        self._embedding, lambda _: lambda t: ops.copy(seed)
+                        self._embedding,
+                        lambda _: (
+                            lambda ids: ops.copy(seed)[: ops.shape(ids)[0]]
+                        ),
                     )
                 )
             if self._features is not None:

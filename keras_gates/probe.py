@@ -141,8 +141,8 @@ def check_inputs(model, x, what):
         if len(arrays) == len(inputs) and kind != wanted:
             raise ValueError(
                 f"{what} holds {kind} ({_dtype(array)}), but input "
-                f"'{tensor.name}' of model '{model.name}' takes {wanted} "
-                f"({_dtype(tensor)})."
+                f"'{input_name(tensor)}' of model '{model.name}' takes "
+                f"{wanted} ({_dtype(tensor)})."
             )
     backend = keras.backend.backend()
     if "texts" in kinds and backend != "tensorflow":
@@ -168,6 +168,14 @@ def check_inputs(model, x, what):
             f"{what} has shape(s) {shapes}, but model '{model.name}' "
             f"expects input shape(s) {expected} (None: any size)."
         )
+
+
+def input_name(tensor):
+    """A model input's name as `model.summary()` shows it (its
+    `InputLayer`'s)."""
+    history = getattr(tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None)
+    return getattr(layer, "name", None) or tensor.name
 
 
 def value_kind(array):

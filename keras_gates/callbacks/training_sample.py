@@ -13,6 +13,7 @@ from keras import ops
 
 from keras_gates.layers.inputs import numeric
 from keras_gates.listen import replaced_call
+from keras_gates.probe import input_name
 
 
 class TrainingSample:
@@ -91,7 +92,7 @@ def _unavailable(inputs):
     for tensor in inputs:
         if not numeric(keras.backend.standardize_dtype(tensor.dtype)):
             return (
-                f"input '{tensor.name}' takes {tensor.dtype} values, which "
-                "are not kept on the device"
+                f"input '{input_name(tensor)}' takes {tensor.dtype} values, "
+                "which are not kept on the device"
             )
     return None

@@ -302,6 +302,22 @@ def test_keras_hub_word_piece_tokenizer(tmp_path):
     twin = keras.Model(id_inputs, model.layers[-1](model.layers[-2](id_inputs)))
     logged = monitor_once(twin, ids, tmp_path / "given", vocabulary=tokenizer)
     assert json.loads(logged["_gates/tokens"][0].item())["tokens"] == rows
+    # A preprocessor inside the model: its `token_ids`, [CLS] and [SEP] too.
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        keras_hub.models.BertTokenizer(
+            vocabulary=PIECES + ["[CLS]", "[SEP]", "[MASK]"]
+        ),
+        sequence_length=7,
+    )
+    h = keras.layers.Embedding(len(PIECES) + 3, 3, mask_zero=True)(
+        preprocessor(inputs)["token_ids"]
+    )
+    model = keras.Model(inputs, keras.layers.LSTM(2, name="lstm")(h))
+    logged = monitor_once(model, sentences, tmp_path / "preprocessor")
+    rows = json.loads(logged["_gates/tokens"][0].item())["tokens"]
+    assert ["".join(row) for row in rows] == [
+        f"[CLS] {text} [SEP]" for text in sentences
+    ]
 
 
 @tf_only

@@ -14,6 +14,7 @@ from id to text, a tokenizer, a lookup layer) overrides the model's.
 """
 
 import contextlib
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -49,7 +50,7 @@ def makes_ids(layer):
     )
 
 
-def texts_of(vocabulary, owner="vocabulary"):
+def texts_of(vocabulary, owner="keras-gates"):
     """Token texts by id from what holds them.
 
     Args:
@@ -72,9 +73,9 @@ def texts_of(vocabulary, owner="vocabulary"):
         vocabulary = vocabulary.tokenizer
     if isinstance(vocabulary, LOOKUPS) or is_tokenizer(vocabulary):
         vocabulary = vocabulary.get_vocabulary()
-    if isinstance(vocabulary, dict):
+    if isinstance(vocabulary, Mapping):
         return {int(k): _text(v) for k, v in vocabulary.items()}
-    if isinstance(vocabulary, (list, tuple, np.ndarray)):
+    if isinstance(vocabulary, (Sequence, np.ndarray)):
         return [_text(v) for v in vocabulary]
     raise TypeError(
         f"{owner}: `vocabulary` must be a sequence or mapping from token id "

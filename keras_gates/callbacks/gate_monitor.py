@@ -61,7 +61,10 @@ class GateMonitor(keras.callbacks.Callback):
         dashboard, dashboard_sequences, dashboard_bytes: write the Gates
             dashboard's data (True): the first 4 sequences, at most 2**20
             bytes of gate codes an epoch.
-        vocabulary: token texts by id, to label the steps; default None.
+        vocabulary: token texts by id, to label the steps: a sequence or
+            mapping, a Keras lookup layer or `TextVectorization`, a
+            KerasHub tokenizer; default None: the model's own vocabulary
+            layer, if it has one (docs/text.md).
         steps: `(start, stop)`, the steps heatmaps and the dashboard show.
         attribution, attribution_units: a `keras_gates.attribution` method
             run per logged epoch on the dashboard's sequences for the model

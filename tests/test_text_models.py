@@ -222,6 +222,16 @@ def monitor_once(model, probe, logdir, **kwargs):
 
 
 @tf_only
+def test_the_probe_budget_counts_tokens_not_texts(tmp_path):
+    corpus = texts(8)
+    model, _ = text_model(corpus)
+    # Two sequences of LENGTH tokens of the LSTM's 3 units, not two texts.
+    logged = monitor_once(model, corpus, tmp_path, probe_values=2 * LENGTH * 3)
+    said = logged["gate_monitor/probe"][0].item().decode()
+    assert said == "Gates are computed on 2 sequences of probe_data."
+
+
+@tf_only
 def test_string_lookup_over_split_words(tmp_path):
     vocabulary = ["cat", "dog", "sat", "ran"]
     lookup = keras.layers.StringLookup(vocabulary=vocabulary, mask_token="")

@@ -16,7 +16,11 @@ from keras_gates.callbacks import hooks
 from keras_gates.callbacks.cost import CostMeter
 from keras_gates.callbacks.run_log import RunLog
 from keras_gates.callbacks.settings import Settings
-from keras_gates.callbacks.sources import ProbeSource, monitored_layers
+from keras_gates.callbacks.sources import (
+    ProbeSource,
+    layer_steps,
+    monitored_layers,
+)
 from keras_gates.callbacks.statistics import ProbeReducer, TrainingCounters
 from keras_gates.callbacks.writers import LAYOUT_TAG, Writers
 from keras_gates.probe import GateProbe
@@ -168,7 +172,9 @@ class GateMonitor(keras.callbacks.Callback):
             (*prefixes, "gate_monitor/", metadata.TOKENS_TAG, LAYOUT_TAG)
         )
         units = sum(layer.cell.units for _, layer in layers)
-        self._source = ProbeSource(model, self.probe_data, settings, units)
+        self._source = ProbeSource(
+            model, self.probe_data, settings, units, layer_steps(layers)
+        )
         if settings.track_training:
             strategy = model.distribute_strategy
             self._counters = [

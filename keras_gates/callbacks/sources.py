@@ -32,10 +32,14 @@ class ProbeSource:
             a `tf.data.Dataset`), or None.
         settings: its `Settings`.
         units: the units of the monitored layers, in all.
+        steps: the most steps a monitored layer reads (`layer_steps`), or
+            None when unknown: then the first input's second axis counts
+            (a text is one input step but many tokens).
     """
 
-    def __init__(self, model, probe_data, settings, units):
+    def __init__(self, model, probe_data, settings, units, steps=None):
         self.model, self.settings, self.units = model, settings, units
+        self.steps = steps
         self.fixed = self.sample = None
         self._warned = False
         if probe_data is not None:
@@ -47,7 +51,7 @@ class ProbeSource:
         inputs = getattr(model, "inputs", None) or []
         shape = tuple(inputs[0].shape) if inputs else ()
         steps = shape[1] if len(shape) > 1 and shape[1] else 1
-        self.sample = TrainingSample(model, self._budget(steps))
+        self.sample = TrainingSample(model, self._budget(self.steps or steps))
 
     def listeners(self):
         """Context managers to hold open during the fit (the training
@@ -104,9 +108,10 @@ class ProbeSource:
 
     def _bounded(self, x):
         """Probe inputs `x` cut to the sequences the budget allows, with
-        `steps` the length of the first input (its second axis)."""
+        `steps` the layers' (else the first input's second axis)."""
         shape = np.shape(keras.tree.flatten(x)[0])
-        count = self._budget(shape[1] if len(shape) > 1 else 1)
+        steps = self.steps or (shape[1] if len(shape) > 1 else 1)
+        count = self._budget(steps)
         return keras.tree.map_structure(lambda a: a[:count], x)
 
 
@@ -189,3 +194,20 @@ def monitored_layers(model, names):
             stacklevel=3,
         )
     return kept
+
+
+def layer_steps(layers):
+    """The most steps any of the `(name, layer)` recurrent layers reads,
+    from the model's graph; None when no input shape says."""
+    found = []
+    for _, layer in layers:
+        try:
+            read = layer.input
+        except (AttributeError, ValueError):  # not called in a graph
+            continue
+        if isinstance(read, (list, tuple)):  # the sequences, a mask
+            read = read[0]
+        shape = tuple(getattr(read, "shape", ()))
+        if len(shape) > 1 and shape[1]:
+            found.append(int(shape[1]))
+    return max(found, default=None)

@@ -72,6 +72,14 @@ def id_model(model, vectorizer):
     return twin
 
 
+def on_texts_and_ids(count, seed):
+    """`count` texts, the text model, its id-fed twin and the ids."""
+    corpus = texts(count, seed)
+    model, vectorizer = text_model(corpus)
+    ids = keras.ops.convert_to_numpy(vectorizer(corpus[:, 0]))
+    return corpus, model, id_model(model, vectorizer), ids
+
+
 def shown_words(vectorizer, batch):
     """What the dashboard must show: each step's word from the
     vectorizer's own vocabulary, padding (id 0) unlabelled."""
@@ -125,6 +133,13 @@ def test_fit_on_texts_writes_what_the_id_fed_model_writes(fitted):
                     if tag.endswith(("_gates/layer", "_gates/tokens")):
                         assert mine == value, tag
                     continue
+                if value.dtype.kind in "iu":
+                    # Codes and counts: a value within float error of a
+                    # code's or a bin's edge may land one step over.
+                    differ = mine.astype(np.int64) - value
+                    assert np.abs(differ).max(initial=0) <= 1, tag
+                    assert (differ != 0).mean() < 0.01, tag
+                    continue
                 np.testing.assert_allclose(
                     mine, value, rtol=1e-5, atol=1e-6, err_msg=tag
                 )
@@ -172,10 +187,7 @@ def test_the_dashboard_in_a_browser_labels_steps_with_words(fitted):
 
 @tf_only
 def test_gates_of_texts_are_the_gates_of_their_ids():
-    corpus = texts(6, seed=1)
-    model, vectorizer = text_model(corpus)
-    twin = id_model(model, vectorizer)
-    ids = keras.ops.convert_to_numpy(vectorizer(corpus[:, 0]))
+    corpus, model, twin, ids = on_texts_and_ids(6, seed=1)
     expected = keras_gates.gates(twin, ids)["lstm"]
     for got in (
         keras_gates.gates(model, corpus)["lstm"],
@@ -191,10 +203,7 @@ def test_gates_of_texts_are_the_gates_of_their_ids():
 
 @tf_only
 def test_attribution_of_texts_is_that_of_their_ids():
-    corpus = texts(3, seed=2)
-    model, vectorizer = text_model(corpus)
-    twin = id_model(model, vectorizer)
-    ids = keras.ops.convert_to_numpy(vectorizer(corpus[:, 0]))
+    corpus, model, twin, ids = on_texts_and_ids(3, seed=2)
     # The output on one text (a batch of one), a gate unit on three.
     for rows, target in (
         (slice(0, 1), dict(output=None)),

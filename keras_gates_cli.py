@@ -74,6 +74,7 @@ INSPECT_EXAMPLES = """examples:
   keras-gates inspect model.keras --data x.npy --layers lstm --max-samples 64
   keras-gates inspect model.keras --data ids.npy --vocabulary vocab.json \
       --logdir logs/inspect
+  keras-gates inspect text_model.keras --data texts.npy --logdir logs/text
 """
 EXPLAIN_EXAMPLES = """examples:
   keras-gates explain model.keras --data x.npy --layer lstm --gate forget \
@@ -81,6 +82,7 @@ EXPLAIN_EXAMPLES = """examples:
   keras-gates explain model.keras --data ids.npy --vocabulary vocab.json \
       --layer lstm --gate forget --unit 3 --step 40 --method smoothgrad
   keras-gates explain model.keras --data x.npy --output 1 --method gradcam
+  keras-gates explain text_model.keras --data texts.npy --output 0
 """
 BOARD_EXAMPLES = """examples:
   keras-gates board logs/demo
@@ -222,7 +224,8 @@ def parser():
     inspect.add_argument(
         "--vocabulary",
         type=pathlib.Path,
-        help="JSON list of the token texts, by id, for the Gates dashboard",
+        help="JSON list of the token texts, by id, for the Gates dashboard "
+        "(default: the model's own TextVectorization, lookup or tokenizer)",
     )
 
     explain = command(
@@ -258,7 +261,8 @@ def parser():
     explain.add_argument(
         "--vocabulary",
         type=pathlib.Path,
-        help="JSON list of the token texts, by id",
+        help="JSON list of the token texts, by id (default: the model's "
+        "own TextVectorization, lookup or tokenizer)",
     )
     explain.add_argument(
         "--out",
@@ -288,8 +292,9 @@ def _add_model_and_data(parser):
         "--data",
         type=pathlib.Path,
         required=True,
-        help=".npy array of model inputs: (batch, time, features), or "
-        "(batch, time) token ids for a model that starts with an Embedding",
+        help=".npy array of model inputs: (batch, time, features), "
+        "(batch, time) token ids for a model that starts with an Embedding, "
+        "or texts (str), one per sequence, for a model that takes strings",
     )
 
 

@@ -24,11 +24,15 @@ valid steps. Methods:
   sequences, else the sequence that layer reads; `feature_layer=` names
   another layer whose output is (batch, time, channels).
 
-Models that start with an `Embedding` (integer tokens) are differentiated
-at the embedding's output: "the input at a step" is the token's embedding
-vector, and the feature reductions above run over its dimensions, so each
-token gets one number. Masked steps (padding) get zero. tf-keras-vis runs
-on TensorFlow only: on another backend `attribution` raises an error.
+Models that take integer tokens, or texts that a vocabulary layer inside
+the model (`TextVectorization`, `StringLookup`, a KerasHub tokenizer)
+turns into tokens, are differentiated at the output of their one
+`Embedding`: "the input at a step" is the token's embedding vector, and
+the feature reductions above run over its dimensions, so each token gets
+one number; the steps are the embedding's (for texts, the tokens the
+vocabulary layer makes, not the input's own axis). Masked steps (padding)
+get zero. tf-keras-vis runs on TensorFlow only: on another backend
+`attribution` raises an error.
 """
 
 import numbers
@@ -45,8 +49,8 @@ from keras_gates.lookup import (
     find_layer,
     find_recurrent,
 )
-from keras_gates.probe import check_inputs
-from keras_gates.scoring import Scorers, embedding_of
+from keras_gates.probe import check_inputs, value_kind
+from keras_gates.scoring import Scorers, embedded, embedding_of
 
 METHODS = ("saliency", "smoothgrad", "gradient_x_input", "gradcam")
 
@@ -161,7 +165,8 @@ def attribution(
             recurrent layers (also `Bidirectional` halves by
             `<name>/forward|backward`, nested models, loaded files).
         x: inputs, (batch, time, features), or (batch, time) integer
-            tokens for a model that starts with an `Embedding`.
+            tokens for a model that starts with an `Embedding`, or texts
+            for a model that takes strings (its `Input`'s shape).
         output: index of the model output's last axis to explain (a class);
             None for a model with a single output value.
         layer, gate, unit: the gate unit to explain instead.
@@ -207,7 +212,7 @@ def attribution(
         )
     check_inputs(model, x, "attribution: x")
     x = np.asarray(x)
-    if x.ndim < 2:
+    if x.ndim < 2 and value_kind(x) != "texts":
         raise ValueError(
             f"attribution: x must have a time axis, got shape {x.shape}."
         )
@@ -259,18 +264,18 @@ class Attributor:
         """`attribution(self.model, x, ...)`: the same arguments."""
         model = self.model
         x = np.asarray(x)
-        target = Target(model, output, layer, gate, unit, step, x.shape[1])
-        features = None
-        if feature_layer is not None:
-            features = find_layer(model, feature_layer, "attribution")
         embedding = embedding_of(model)
         tokens = None
         if embedding is None:
             seed_input = ops.convert_to_tensor(x, model.inputs[0].dtype)
         else:
             tokens = ops.convert_to_tensor(x, model.inputs[0].dtype)
-            # The embedding's own call: no mask attached to the seed.
-            seed_input = embedding.call(tokens)
+            seed_input = embedded(model, embedding, tokens)
+        time = seed_input.shape[1]
+        target = Target(model, output, layer, gate, unit, step, time)
+        features = None
+        if feature_layer is not None:
+            features = find_layer(model, feature_layer, "attribution")
         # tf-keras-vis's Grad-CAM differentiates the score with respect to
         # the features, an output of the same call: it cannot run compiled.
         scored, scorer, named = self._scorers.get(
@@ -290,10 +295,10 @@ class Attributor:
             smooth_noise,
             np.random.default_rng(seed),
         )
-        if values.shape[1] != x.shape[1]:
+        if values.shape[1] != time:
             raise ValueError(
                 f"attribution: the Grad-CAM features have {values.shape[1]} "
-                f"steps, the input has {x.shape[1]}; choose a "
+                f"steps, the input has {time}; choose a "
                 "`feature_layer` with one step per input step."
             )
         scored(seed_input)  # the mask of the input itself (not noisy)

@@ -157,7 +157,8 @@ def _explain(args, parser):
         model, x, sample=args.sample, method=args.method, **target
     )
     vocabulary = _load_vocabulary(args.vocabulary)
-    tokens = explain.token_texts(x[args.sample], vocabulary)
+    one = x[args.sample : args.sample + 1]
+    tokens = explain.token_texts(model, one, vocabulary)
     what = (
         f"output {args.output}"
         if args.output is not None
@@ -169,6 +170,7 @@ def _explain(args, parser):
     print("|---:|---:|---|---:|---:|")
     for rank, step in enumerate(explain.top_steps(values, args.top), 1):
         token = "" if tokens is None else json.dumps(tokens[step])[1:-1]
+        token = token.replace(" ", "\u2423")
         value = "" if trace is None else f"{trace[step]:.3f}"
         print(f"| {rank} | {step} | {token} | {values[step]:.4g} | {value} |")
     drawn = explain.figure(
@@ -233,8 +235,6 @@ def _load_data(path, model):
         ) from None
     if not isinstance(x, np.ndarray):
         raise ValueError(f"{path} holds several arrays; give one .npy array")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise ValueError(f"{path} holds {x.dtype} values, not numbers")
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
         raise ValueError(
@@ -242,6 +242,17 @@ def _load_data(path, model):
             "feeds one array to a model with one input"
         )
     expected = tuple(inputs[0].shape)
+    texts = x.dtype.kind in "US"
+    if str(inputs[0].dtype) == "string":
+        if not texts:
+            raise ValueError(
+                f"{path} holds {x.dtype} values; the model takes texts (a "
+                ".npy of str, one text per sequence)"
+            )
+        if x.ndim == 1 and expected[1:] == (1,):
+            x = x[:, None]  # one text per sequence, as Input((1,)) takes
+    elif not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"{path} holds {x.dtype} values, not numbers")
     fits = len(x.shape) == len(expected) and all(
         e is None or e == s for e, s in zip(expected[1:], x.shape[1:])
     )

@@ -12,20 +12,35 @@ from matplotlib.figure import Figure
 
 from keras_gates.attribution import attribution
 from keras_gates.probe import GateProbe
-from tensorboard_plugin_gates.writer import token_text
+from keras_gates.vocabulary import Tokens
+from tensorboard_plugin_gates.writer import row_texts, subwords
 
 # Steps shown with their token text; longer sequences show colours only.
 MAX_LABELLED_STEPS = 80
 
 
-def token_texts(x, vocabulary=None):
-    """The text shown for each step of one input sequence: for integer
-    tokens, as the dashboard shows them (`token_text`); None for float
+def token_texts(model, x, vocabulary=None):
+    """The text shown at each step of one input sequence `x` (a batch of
+    one), as the dashboard shows it (`row_texts`): the token ids along the
+    steps (for texts, those the model's own vocabulary layer makes), with
+    `vocabulary` or the model's own, padding unlabelled; None for float
     features."""
-    x = np.asarray(x)
-    if x.ndim != 1 or not np.issubdtype(x.dtype, np.integer):
+    tokens = Tokens(model, vocabulary)
+    ids, valid = tokens.steps(x)
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
         return None
-    return [token_text(int(t), vocabulary) for t in x]
+    return row_texts(
+        ids[0],
+        tokens.texts,
+        None if valid is None else valid[0],
+        subwords(tokens.texts),
+    )
+
+
+def visible(text):
+    """A token's text with its whitespace made visible."""
+    return text.replace("\n", "\u21b5").replace(" ", "\u2423")
 
 
 def unit_trace(model, x, layer, gate, unit):
@@ -70,11 +85,22 @@ def figure(
     values = np.asarray(values, "float64")
     time = len(values)
     width = min(max(6.0, 0.28 * time + 1.5), 24.0)
-    shown = Figure(figsize=(width, 3.6 if trace is not None else 2.0), dpi=100)
+    # Words stand above the strip, turned: room for them.
+    words = tokens is not None and max(map(len, tokens), default=0) > 2
+    height = (3.6 if trace is not None else 2.0) + (1.0 if words else 0.0)
+    shown = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(shown)
     shown.suptitle(title, fontsize=11)
     rows = (1, 2) if trace is not None else (1,)
-    grid = shown.add_gridspec(len(rows), 1, height_ratios=rows, hspace=0.15)
+    above = 0.45 + (1.0 if words else 0.0)  # inches: the title, the words
+    grid = shown.add_gridspec(
+        len(rows),
+        1,
+        height_ratios=rows,
+        hspace=0.15,
+        top=1.0 - above / height,
+        bottom=0.5 / height,
+    )
     strip = shown.add_subplot(grid[0])
     peak = float(np.nanmax(np.abs(values))) or 1.0
     signed = bool((values < 0).any())
@@ -92,19 +118,7 @@ def figure(
     strip.set_yticks([])
     strip.set_xlim(-0.5, time - 0.5)
     if tokens is not None and time <= MAX_LABELLED_STEPS:
-        for t, text in enumerate(tokens):
-            shade = cmap(norm(values[t]))
-            ink = "white" if sum(shade[:3]) < 1.2 else "#222222"
-            strip.text(
-                t,
-                0.5,
-                text.replace("\n", "\u21b5").replace(" ", "\u2423"),
-                ha="center",
-                va="center",
-                fontsize=9,
-                color=ink,
-                family="monospace",
-            )
+        _label(strip, [visible(t) for t in tokens], values, cmap, norm)
     shown.colorbar(
         ScalarMappable(norm, cmap),
         ax=strip,
@@ -128,3 +142,30 @@ def figure(
     shown.colorbar(ScalarMappable(norm, cmap), ax=line, pad=0.01, fraction=0.03)
     shown.axes[-1].set_visible(False)
     return shown
+
+
+def _label(strip, texts, values, cmap, norm):
+    """Each step's text: single characters inside the strip's cells, in
+    ink that reads on their colour; longer texts (words) above the strip,
+    turned so that they do not run into each other."""
+    if max(map(len, texts), default=0) > 2:
+        # An axis of its own: the strip shares its x axis with the trace.
+        top = strip.secondary_xaxis("top")
+        top.set_xticks(range(len(texts)), texts, fontsize=9)
+        top.tick_params(axis="x", labelrotation=60)
+        for label in top.get_xticklabels():
+            label.set_horizontalalignment("left")
+        return
+    for t, text in enumerate(texts):
+        shade = cmap(norm(values[t]))
+        ink = "white" if sum(shade[:3]) < 1.2 else "#222222"
+        strip.text(
+            t,
+            0.5,
+            text,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color=ink,
+            family="monospace",
+        )

@@ -40,14 +40,45 @@ def recurrent_layers(obj):
             yield from recurrent_layers(layer)
 
 
+def unread_recurrent(obj):
+    """The RNN layers in a layer or model that `recurrent_layers` does not
+    give, as `(name, why)`: the cell is not one keras-gates reads, or the
+    layer sits inside a layer keras-gates does not enter."""
+    if not isinstance(obj, keras.layers.Layer):
+        return []
+    read = {id(layer) for _, layer in recurrent_layers(obj)}
+    unread = []
+    for layer in obj._flatten_layers():
+        if not isinstance(layer, keras.layers.RNN) or id(layer) in read:
+            continue
+        if readable(layer):
+            why = (
+                "it sits inside a layer keras-gates does not enter; call it "
+                "in a Functional or Sequential model (or a Bidirectional) "
+                "to have it read"
+            )
+        else:
+            why = (
+                f"its cell is a {type(layer.cell).__name__}; build it from "
+                "Keras's LSTMCell, GRUCell or SimpleRNNCell or a keras-gates "
+                "cell to have it read"
+            )
+        unread.append((layer.name, why))
+    return unread
+
+
 def no_recurrent_layer(owner, obj):
     """The ValueError for a model or layer with no readable RNN layer."""
+    unread = "".join(
+        f" Layer '{name}' is not read: {why}."
+        for name, why in unread_recurrent(obj)
+    )
     return ValueError(
         f"{owner}: found no LSTM, GRU or SimpleRNN layer in "
         f"{type(obj).__name__} '{getattr(obj, 'name', obj)}' (keras-gates "
         "reads RNN layers whose cell is Keras's LSTMCell, GRUCell or "
         "SimpleRNNCell or a keras-gates cell; custom cell classes and "
-        "StackedRNNCells are not read)."
+        f"StackedRNNCells are not read).{unread}"
     )
 
 

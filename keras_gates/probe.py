@@ -125,15 +125,35 @@ def stateful_layers(model):
 
 def check_inputs(model, x, what):
     """Raise a ValueError, starting with `what`, unless `x` fits the inputs
-    of `model` (one numeric array per input, sizes equal where known)."""
+    of `model`: one array per input, of numbers for a numeric input and of
+    texts (str or bytes, TensorFlow only) for a string input, sizes equal
+    where known."""
     arrays = keras.tree.flatten(x)
-    dtypes = [getattr(a, "dtype", None) or np.asarray(a).dtype for a in arrays]
-    if not arrays or not all(map(_numeric, dtypes)):
+    kinds = [value_kind(a) for a in arrays]
+    if not arrays or None in kinds:
         raise ValueError(
-            f"{what} must be numeric arrays, one per model input; got "
-            f"{type(x).__name__} of {[str(d) for d in dtypes]}."
+            f"{what} must be arrays of numbers or texts, one per model "
+            f"input; got {type(x).__name__} of {[_dtype(a) for a in arrays]}."
         )
-    inputs = getattr(model, "inputs", None)
+    inputs = getattr(model, "inputs", None) or []
+    for array, kind, tensor in zip(arrays, kinds, inputs):
+        wanted = "texts" if _dtype(tensor) == "string" else "numbers"
+        if len(arrays) == len(inputs) and kind != wanted:
+            raise ValueError(
+                f"{what} holds {kind} ({_dtype(array)}), but input "
+                f"'{input_name(tensor)}' of model '{model.name}' takes "
+                f"{wanted} ({_dtype(tensor)})."
+            )
+    backend = keras.backend.backend()
+    if "texts" in kinds and backend != "tensorflow":
+        raise ValueError(
+            f"{what} holds texts, and Keras feeds no strings into a model "
+            f"on the {backend!r} backend. Keep the text layers "
+            "(TextVectorization, StringLookup, a tokenizer) in the tf.data "
+            "pipeline, give the "
+            "model token ids, and pass the text layer as `vocabulary` to "
+            "label the steps (docs/text.md)."
+        )
     if not inputs:
         return
     shapes = [tuple(getattr(a, "shape", None) or np.shape(a)) for a in arrays]
@@ -150,11 +170,40 @@ def check_inputs(model, x, what):
         )
 
 
-def _numeric(dtype):
+def input_name(tensor):
+    """A model input's name as `model.summary()` shows it (its
+    `InputLayer`'s)."""
+    history = getattr(tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None)
+    return getattr(layer, "name", None) or tensor.name
+
+
+def value_kind(array):
+    """What an array, a tensor or anything NumPy makes an array of holds:
+    "numbers", "texts" (str or bytes) or None (neither)."""
+    dtype = _dtype(array)
+    if dtype == "string":
+        return "texts"
+    if dtype == "object":
+        values = np.asarray(array).ravel()
+        if all(isinstance(v, (str, bytes)) for v in values):
+            return "texts"
+        return None
+    return "numbers" if numeric(dtype) else None
+
+
+def _dtype(array):
+    """The dtype of an array or tensor: "string" for texts, "object" for a
+    NumPy object array, else Keras's standardized name."""
+    dtype = getattr(array, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(array).dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "USO":
+        return "object" if dtype.kind == "O" else "string"
     try:
-        return numeric(keras.backend.standardize_dtype(dtype))
+        return keras.backend.standardize_dtype(dtype)
     except (TypeError, ValueError):
-        return False
+        return str(dtype)
 
 
 def gates(model, x, layers=None):

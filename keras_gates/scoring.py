@@ -2,7 +2,7 @@
 
 `ScoreModel` is the Keras layer that tf-keras-vis differentiates: it runs
 the whole model from the seed (the inputs, or the output of the model's
-`Embedding` for token inputs) and gives the target's score per sequence,
+`Embedding` for token or text inputs) and gives the target's score per sequence,
 with the target layer listened to (`keras_gates.listen`) for its gates and
 the Grad-CAM features recorded. `Scorers` keeps the compiled ones of one
 model, so that asking again (GateMonitor does, every epoch) reuses a trace.
@@ -15,12 +15,15 @@ from keras import ops
 
 from keras_gates.layers.kind import kind_of
 from keras_gates.listen import Ear, listening, replaced_call
+from keras_gates.vocabulary import run_until
 
 
 def embedding_of(model):
-    """The model's Embedding layer when its input is integer tokens."""
+    """The model's Embedding layer when its input is token ids or texts
+    (which a vocabulary layer inside the model turns into token ids)."""
     (tensor,) = model.inputs
-    if "int" not in str(tensor.dtype):
+    dtype = str(tensor.dtype)
+    if "int" not in dtype and dtype != "string":
         return None
     found = [
         layer
@@ -29,11 +32,20 @@ def embedding_of(model):
     ]
     if len(found) != 1:
         raise ValueError(
-            f"attribution: model '{model.name}' takes integer inputs; it "
+            f"attribution: model '{model.name}' takes {dtype} inputs; it "
             "needs exactly one Embedding layer to differentiate at, found "
             f"{[layer.name for layer in found]}."
         )
     return found[0]
+
+
+def embedded(model, embedding, x):
+    """The output of the model's `embedding` on model inputs `x` (token ids,
+    or texts): its own call, on the ids it gets when the model runs (after
+    any lookup or tokenizer), with no mask attached."""
+    ran = run_until(model, embedding, x)
+    ids = x if ran is None else ran[0]
+    return embedding.call(ids)
 
 
 class ScoreModel(keras.layers.Layer):
@@ -77,13 +89,23 @@ class ScoreModel(keras.layers.Layer):
 
         tokens = self.tokens
         if self._embedding is not None and tokens is None:
-            # Building the symbolic model: any tokens of the seed's shape.
-            tokens = ops.ones(ops.shape(seed)[:2], "int32")
+            tokens = self._any_inputs(seed)
         run = self._compiled if tf.executing_eagerly() else self._body
         choice = ops.convert_to_tensor(self.choice, "int32")
         score, features, valid = run(seed, tokens, choice)
         self.valid = valid
         return score, features
+
+    def _any_inputs(self, seed):
+        """Model inputs for building the symbolic model (the embedding
+        returns the seed): token ids of the seed's shape, or empty texts."""
+        import tensorflow as tf
+
+        tensor = self.model.inputs[0]
+        if str(tensor.dtype) != "string":
+            return ops.ones(ops.shape(seed)[:2], "int32")
+        shape = tf.concat([tf.shape(seed)[:1], tensor.shape[1:]], 0)
+        return tf.fill(shape, "")
 
     def _body(self, seed, tokens, choice):
         target, seen = self._target, {}
@@ -105,10 +127,15 @@ class ScoreModel(keras.layers.Layer):
         with contextlib.ExitStack() as stack:
             if self._embedding is not None:
                 # A copy: Keras attaches the embedding's mask to what its
-                # call returns, and the seed must stay without one.
+                # call returns, and the seed must stay without one. With
+                # the ids' batch size: a lookup of texts loses it, and the
+                # mask made from the ids must fit the sequences.
                 stack.enter_context(
                     replaced_call(
-                        self._embedding, lambda _: lambda t: ops.copy(seed)
+                        self._embedding,
+                        lambda _: (
+                            lambda ids: ops.copy(seed)[: ops.shape(ids)[0]]
+                        ),
                     )
                 )
             if self._features is not None:

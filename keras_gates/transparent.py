@@ -1,5 +1,7 @@
 """`transparent(model)`: the same model with keras-gates recurrent layers."""
 
+import tempfile
+
 import keras
 
 from keras_gates.gate_model import GatesOf, check_model, model_inputs
@@ -21,17 +23,24 @@ def _replace(layer):
             backward_layer=_replace(layer.backward_layer),
             name=layer.name,
         )
-    return layer.__class__.from_config(layer.get_config())
+    clone = layer.__class__.from_config(layer.get_config())
+    if callable(getattr(layer, "save_assets", None)):
+        # What a config leaves out and Keras saves as assets: the
+        # vocabulary of a TextVectorization, a lookup or a tokenizer.
+        with tempfile.TemporaryDirectory() as folder:
+            layer.save_assets(folder)
+            clone.load_assets(folder)
+    return clone
 
 
 def transparent(model, return_gates=False):
     """A copy of `model` whose stock LSTM/GRU/SimpleRNN are keras-gates ones.
 
     Same architecture, same weights (and the current states of stateful
-    layers), same outputs; stock recurrent layers (and plain
-    `keras.layers.RNN` layers around a Keras LSTM, GRU or SimpleRNN cell),
-    also inside `Bidirectional` and nested Functional or
-    Sequential models, become their keras-gates equivalents (with
+    layers, the vocabularies of text layers), same outputs; stock
+    recurrent layers (and plain `keras.layers.RNN` layers around a Keras
+    LSTM, GRU or SimpleRNN cell), also inside `Bidirectional` and nested
+    Functional or Sequential models, become their keras-gates equivalents (with
     `return_gates=False`, so the outputs keep their structure). Use
     `keras_gates.gates` on the result, or on the original model, to read
     the gates.

@@ -14,6 +14,12 @@ unit selected.
 
     python examples/why_gates_open.py
     python scripts/dashboard_screenshots.py logs/why_gates_open --attribution
+
+With `--text`, the logs of `examples/text_classifier.py`: the sequence
+view of a validation text, its steps labelled with the model's own words.
+
+    python examples/text_classifier.py
+    python scripts/dashboard_screenshots.py logs/text_classifier --text
 """
 
 import argparse
@@ -124,11 +130,34 @@ def shoot_attribution(url, out):
         browser.close()
 
 
+def shoot_text(url, out):
+    """The sequence view of a text model's validation run: the words of
+    the model's own vocabulary along the steps of its first probe text, a
+    tooltip on the fourth."""
+    with opened(url) as (browser, page, frame):
+        frame.locator("select[name=run]").select_option("validation")
+        frame.locator("svg.cell g.gate[data-gate=forget]").click()
+        frame.locator("input[name=epoch]").fill("1000")  # the last one
+        frame.locator(".attribution-label").wait_for()
+        canvas = frame.locator(".heatmap canvas")
+        height = float(canvas.get_attribute("data-cell-height"))
+        width = float(canvas.get_attribute("data-cell-width"))
+        canvas.hover(position={"x": 3.5 * width, "y": 2.5 * height})
+        frame.locator(".tooltip").wait_for()
+        panel(frame, "Sequence view").screenshot(
+            path=out / "dashboard_text.png"
+        )
+        tokens = frame.locator("svg.axes text.token").all_text_contents()
+        print("tokens:", tokens)
+        browser.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logdir", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, default="docs/images")
     parser.add_argument("--attribution", action="store_true")
+    parser.add_argument("--text", action="store_true")
     args = parser.parse_args(argv)
     board = subprocess.Popen(
         [sys.executable, "-m", "keras_gates_cli", "board", str(args.logdir)],
@@ -140,6 +169,9 @@ def main(argv=None):
         url = board.stdout.readline().split()[3]
         if args.attribution:
             shoot_attribution(url, args.out)
+            return
+        if args.text:
+            shoot_text(url, args.out)
             return
         shoot(url, "lstm/train", args.out, "lstm")
         shoot(url, "gru/train", args.out, "gru")

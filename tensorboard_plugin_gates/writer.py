@@ -23,7 +23,7 @@ class Board:
 
     Args:
         settings: GateMonitor's settings (`dashboard_sequences`,
-            `dashboard_bytes`, `vocabulary`, `left`, `right` and
+            `dashboard_bytes`, `left`, `right` and
             `window(length)`, the steps stored, in input order).
     """
 
@@ -68,18 +68,28 @@ class Board:
         steps = next(iter(record.gates.values())).shape[1]
         return self.settings.window(steps)
 
-    def write_tokens(self, summaries, first_input, run):
-        """The tokens of the probe's first input for the steps stored by
+    def write_tokens(self, summaries, ids, run, vocabulary=None, valid=None):
+        """The tokens of the probe's first sequences for the steps stored by
         `write_epoch` (call it first), when they differ from those last
-        written to `run`."""
-        first = np.asarray(first_input)
+        written to `run`.
+
+        Args:
+            summaries: where to add.
+            ids: the token ids (sequences, time) along the steps (or float
+                inputs (sequences, time, features), shown in tooltips).
+            run: the run written to.
+            vocabulary: the texts of the ids, or None (see `token_text`).
+            valid: bool (sequences, time), False at masked steps (left
+                unlabelled), or None.
+        """
+        first = np.asarray(ids)
         if first.ndim > 1:  # the steps the layers stored, no more
             window = self.settings.window(first.shape[1])
             first = first[:, window][:, : self._stored]
+            if valid is not None:
+                valid = np.asarray(valid)[:, window][:, : self._stored]
         text = tokens_json(
-            first,
-            self.settings.dashboard_sequences,
-            self.settings.vocabulary,
+            first, self.settings.dashboard_sequences, vocabulary, valid
         )
         if text is not None and self._tokens.get(run) != text:
             self._tokens[run] = text
@@ -199,7 +209,8 @@ def write_unit_measures(summaries, record):
 def token_text(index, vocabulary=None):
     """How token id `index` is shown: its vocabulary entry (a sequence or a
     mapping from id to text), the number itself without a vocabulary, and
-    `#index` for an id the vocabulary lacks."""
+    `#index` for an id the vocabulary lacks. Subword pieces are shown as
+    they read in their row (`row_texts`)."""
     if vocabulary is None:
         return str(index)
     try:
@@ -208,16 +219,75 @@ def token_text(index, vocabulary=None):
         return f"#{index}"
 
 
-def tokens_json(x, sequences, vocabulary=None):
+# How subword vocabularies mark words: WordPiece a piece that continues a
+# word ("##ing"), SentencePiece ("\u2581the") and byte-level BPE
+# ("\u0120the") a piece that starts one.
+CONTINUES = "##"
+STARTS = ("\u2581", "\u0120")
+
+
+def subwords(vocabulary):
+    """How the pieces of `vocabulary` mark words: "continues" (WordPiece),
+    "starts" (SentencePiece, byte-level BPE) or None (whole tokens)."""
+    if vocabulary is None:
+        return None
+    texts = vocabulary.values() if isinstance(vocabulary, dict) else vocabulary
+    for text in map(str, texts):
+        if text.startswith(CONTINUES) and len(text) > len(CONTINUES):
+            return "continues"
+        if text.startswith(STARTS):
+            return "starts"
+    return None
+
+
+def row_texts(ids, vocabulary=None, valid=None, marks=None):
+    """The text shown at each step of one sequence of token ids.
+
+    Each id is shown by `token_text`; steps where `valid` is False
+    (padding) are left empty. Subword pieces (`marks`, from
+    `subwords(vocabulary)`) are shown as they read: a piece that starts a
+    word begins with a space (but the first one shown), a piece that
+    continues one has no mark, so that the texts joined read as the text:
+    `["walk", "##ing"]` and `["\u2581walk", "ing"]` both show as
+    `["walk", "ing"]`, `" walk"` after another word.
+    """
+    texts = [token_text(int(i), vocabulary) for i in ids]
+    if valid is not None:
+        texts = [t if v else "" for t, v in zip(texts, valid)]
+    if marks is None:
+        return texts
+    shown = []
+    for text in texts:
+        if marks == "starts":
+            for mark in STARTS:
+                text = text.replace(mark, " ")
+        elif text.startswith(CONTINUES) and len(text) > len(CONTINUES):
+            text = text[len(CONTINUES) :]
+        elif text:
+            text = " " + text
+        shown.append(text)
+    first = next((i for i, text in enumerate(shown) if text), None)
+    if first is not None:
+        shown[first] = shown[first].removeprefix(" ")
+    return shown
+
+
+def tokens_json(x, sequences, vocabulary=None, valid=None):
     """The JSON the dashboard shows along the steps, or None.
 
-    Integer inputs (batch, time) are tokens, shown by `token_text`. Float
-    inputs (batch, time, features) are shown, in tooltips only, as their
-    first features.
+    Integer inputs (batch, time) are tokens, shown by `row_texts` (masked
+    steps, False in `valid`, unlabelled). Float inputs (batch, time,
+    features) are shown, in tooltips only, as their first features.
     """
     x = np.asarray(x)[:sequences]
     if x.ndim == 2 and (x.dtype.kind in "iu" or x.dtype == bool):
-        rows = [[token_text(int(i), vocabulary) for i in row] for row in x]
+        marks = subwords(vocabulary)
+        rows = [
+            row_texts(
+                row, vocabulary, None if valid is None else valid[i], marks
+            )
+            for i, row in enumerate(x)
+        ]
         return json.dumps({"text": True, "tokens": rows})
     if x.ndim == 3 and x.dtype.kind == "f":
         rows = [[_features(step) for step in row] for row in x]

@@ -578,7 +578,8 @@ def test_explain_tokens_and_output(capfd, tmp_path):
     # Padding gets no attribution, so it is never listed.
     assert sorted(int(r[1]) for r in rows) == [0, 1, 2, 3]
     tokens = {int(r[1]): r[2] for r in rows}
-    assert tokens == {0: "a", 1: "", 2: "\\n", 3: "a"}
+    # Whitespace shows (a space as the dashboard shows it).
+    assert tokens == {0: "a", 1: "\u2423", 2: "\\n", 3: "a"}
     assert (tmp_path / "fig" / "explain_output_1.png").is_file()
     # The values are those of output 1, by a gradient taken here through
     # the model's own layers, and output 0's would not pass.

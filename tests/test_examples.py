@@ -7,6 +7,7 @@ without one fails here until it gets one.
 """
 
 import importlib.util
+import json
 import math
 import pathlib
 import re
@@ -318,6 +319,34 @@ def check_why_gates_open(module, tmp_path, capsys):
     assert sorted(logged["_gates/output_attribution"]) == [0]
 
 
+def check_text_classifier(module, tmp_path, capsys):
+    log_dir = tmp_path / "logs"
+    result = module.main(["--quick", "--logdir", str(log_dir)])
+    history = result["history"]
+    assert np.isfinite(history["loss"] + history["val_loss"]).all(), history
+    # Labels from ast: every line is a docstring's first line, half of
+    # them of functions.
+    probe, vectorizer = result["probe"], result["vectorizer"]
+    assert probe.dtype.kind == "U" and probe.shape[1] == 1
+    out = capsys.readouterr().out
+    assert "keras-gates board" in out and "push towards 'class'" in out
+    # The dashboard's tokens are the model's own words at the validation
+    # texts' steps, without a vocabulary given; padding unlabelled.
+    validation = summaries(log_dir / "validation")
+    tokens = json.loads(validation["_gates/tokens"][0].item())["tokens"]
+    vocabulary = vectorizer.get_vocabulary()
+    ids = keras.ops.convert_to_numpy(vectorizer(probe[: len(tokens), 0]))
+    assert tokens == [[vocabulary[i] if i else "" for i in row] for row in ids]
+    assert sorted(validation["lstm/forget/mean"]) == [0]
+    assert sorted(validation["_gates/output_attribution"]) == [0]
+    # Attribution per word: zero at padding, not all zero elsewhere.
+    values, ids = result["attribution"], result["ids"]
+    assert values.shape == ids.shape
+    assert (values[ids == 0] == 0).all() and (values[ids != 0] > 0).any()
+    words = result["ranked"]["function"] + result["ranked"]["class"]
+    assert set(words) <= set(vocabulary[2:])
+
+
 CHECKS = {
     "why_gates_open": check_why_gates_open,
     "char_rnn": check_char_rnn,
@@ -326,6 +355,7 @@ CHECKS = {
     "time_series": check_time_series,
     "inspect_stock_lstm": check_inspect_stock_lstm,
     "bidirectional_text": check_bidirectional_text,
+    "text_classifier": check_text_classifier,
 }
 
 
@@ -371,4 +401,5 @@ def test_examples_found():
         "inspect_stock_lstm",
         "bidirectional_text",
         "why_gates_open",
+        "text_classifier",
     }

@@ -80,8 +80,12 @@ def test_bad_input():
             r"has shape\(s\) \[\(2, 6\)\], but model '\w+' expects input "
             r"shape\(s\) \[\(None, 6, 3\)\]",
         ),
-        (np.array([["a"] * 3] * 6), "must be numeric arrays"),
-        (None, "must be numeric arrays"),
+        (
+            np.array([["a"] * 3] * 6),
+            r"holds texts \(string\), but input '\w+' of model '\w+' takes "
+            r"numbers \(float32\)",
+        ),
+        (None, "must be arrays of numbers or texts"),
     ],
     ids=["features", "rank", "strings", "none"],
 )

@@ -16,7 +16,11 @@ from keras_gates.callbacks import hooks
 from keras_gates.callbacks.cost import CostMeter
 from keras_gates.callbacks.run_log import RunLog
 from keras_gates.callbacks.settings import Settings
-from keras_gates.callbacks.sources import ProbeSource
+from keras_gates.callbacks.sources import (
+    ProbeSource,
+    layer_steps,
+    monitored_layers,
+)
 from keras_gates.callbacks.statistics import ProbeReducer, TrainingCounters
 from keras_gates.callbacks.writers import LAYOUT_TAG, Writers
 from keras_gates.probe import GateProbe
@@ -61,7 +65,10 @@ class GateMonitor(keras.callbacks.Callback):
         dashboard, dashboard_sequences, dashboard_bytes: write the Gates
             dashboard's data (True): the first 4 sequences, at most 2**20
             bytes of gate codes an epoch.
-        vocabulary: token texts by id, to label the steps; default None.
+        vocabulary: token texts by id, to label the steps: a sequence or
+            mapping, a Keras lookup layer or `TextVectorization`, a
+            KerasHub tokenizer; default None: the model's own vocabulary
+            layer, if it has one (docs/text.md).
         steps: `(start, stop)`, the steps heatmaps and the dashboard show.
         attribution, attribution_units: a `keras_gates.attribution` method
             run per logged epoch on the dashboard's sequences for the model
@@ -154,7 +161,10 @@ class GateMonitor(keras.callbacks.Callback):
             # fit made its train function with the stale listeners in it.
             model.make_train_function(force=True)
         self._probe = GateProbe(
-            model, settings.layers, "GateMonitor", ProbeReducer(settings)
+            model,
+            monitored_layers(model, settings.layers),
+            "GateMonitor",
+            ProbeReducer(settings),
         )
         layers = self._probe.layers
         prefixes = tuple(f"{name}/" for name, _ in layers)
@@ -162,7 +172,9 @@ class GateMonitor(keras.callbacks.Callback):
             (*prefixes, "gate_monitor/", metadata.TOKENS_TAG, LAYOUT_TAG)
         )
         units = sum(layer.cell.units for _, layer in layers)
-        self._source = ProbeSource(model, self.probe_data, settings, units)
+        self._source = ProbeSource(
+            model, self.probe_data, settings, units, layer_steps(layers)
+        )
         if settings.track_training:
             strategy = model.distribute_strategy
             self._counters = [

@@ -13,6 +13,7 @@ import os
 import keras
 
 from keras_gates.attribution import METHODS
+from keras_gates.vocabulary import texts_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,14 +98,17 @@ class Settings:
             _tensorflow_only(name, getattr(self, name))
 
     @classmethod
-    def of(cls, log_dir, layers=None, steps=None, **kwargs):
-        """The settings of GateMonitor's arguments (normalized, checked)."""
+    def of(cls, log_dir, layers=None, steps=None, vocabulary=None, **kwargs):
+        """The settings of GateMonitor's arguments (normalized, checked):
+        a tokenizer or lookup layer given as `vocabulary` becomes its
+        texts."""
         if layers is not None:
             layers = (layers,) if isinstance(layers, str) else tuple(layers)
         return cls(
             log_dir=os.fspath(log_dir),
             layers=layers,
             steps=_window(steps),
+            vocabulary=texts_of(vocabulary, "GateMonitor"),
             **kwargs,
         )
 

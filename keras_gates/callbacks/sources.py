@@ -1,9 +1,14 @@
-"""What GateMonitor probes with: the first sequences of `probe_data`, of the
-validation data of `fit`, or of the latest training batch.
+"""What GateMonitor reads: the recurrent layers it can listen to
+(`monitored_layers`), and the inputs it probes with, the first sequences
+of `probe_data`, of the validation data of `fit`, or of the latest
+training batch.
 
 `ProbeSource` chooses, at each logged epoch; at most `max_probe`
 sequences are taken, fewer by `probe_values` (the gate values per gate the
 probe may compute: sequences x steps x units of the monitored layers).
+What it cannot read it says before the fit trains (a ValueError when
+nothing is left to monitor, else a warning), or, for validation data it
+sees only at the first epoch's end, in a warning: the fit goes on.
 """
 
 import warnings
@@ -12,6 +17,9 @@ import keras
 import numpy as np
 
 from keras_gates.callbacks.training_sample import TrainingSample
+from keras_gates.layers.kind import kind_of
+from keras_gates.listen import Ear
+from keras_gates.lookup import find_recurrent, unread_recurrent
 from keras_gates.probe import check_inputs
 
 
@@ -24,10 +32,14 @@ class ProbeSource:
             a `tf.data.Dataset`), or None.
         settings: its `Settings`.
         units: the units of the monitored layers, in all.
+        steps: the most steps a monitored layer reads (`layer_steps`), or
+            None when unknown: then the first input's second axis counts
+            (a text is one input step but many tokens).
     """
 
-    def __init__(self, model, probe_data, settings, units):
+    def __init__(self, model, probe_data, settings, units, steps=None):
         self.model, self.settings, self.units = model, settings, units
+        self.steps = steps
         self.fixed = self.sample = None
         self._warned = False
         if probe_data is not None:
@@ -39,7 +51,7 @@ class ProbeSource:
         inputs = getattr(model, "inputs", None) or []
         shape = tuple(inputs[0].shape) if inputs else ()
         steps = shape[1] if len(shape) > 1 and shape[1] else 1
-        self.sample = TrainingSample(model, self._budget(steps))
+        self.sample = TrainingSample(model, self._budget(self.steps or steps))
 
     def listeners(self):
         """Context managers to hold open during the fit (the training
@@ -59,22 +71,33 @@ class ProbeSource:
                 iterator.data_adapter.get_numpy_iterator(),
                 self.settings.max_probe,
             )
+            try:
+                check_inputs(self.model, x, "GateMonitor: the validation data")
+            except ValueError as error:
+                # Not checked before the fit: said, and the fit goes on.
+                self._warn(f"{error} No gates are logged; pass probe_data.")
+                x = None
             return (
-                self._bounded(x),
+                None if x is None else self._bounded(x),
                 "validation",
                 "the validation data (the first ones)",
             )
         x = self.sample.read() if self.sample.available else None
-        if x is None and not self._warned:
-            warnings.warn(
+        if x is None:
+            why = self.sample.unavailable or "none seen yet"
+            self._warn(
                 "GateMonitor: no probe_data, no validation data, and the "
-                "training batches cannot be kept (input shapes not fixed, "
-                "or not the TensorFlow backend), so no gates are logged. "
-                "Pass GateMonitor(probe_data=x_sample).",
-                stacklevel=3,
+                f"training batches cannot be kept ({why}), so no gates are "
+                "logged. Pass GateMonitor(probe_data=x_sample), or "
+                "validation data to fit."
             )
-            self._warned = True
         return x, "train", "the latest training batch"
+
+    def _warn(self, message):
+        """Warn once per fit."""
+        if not self._warned:
+            warnings.warn(message, stacklevel=4)
+            self._warned = True
 
     def _budget(self, steps):
         """How many probe sequences of `steps` steps keep within
@@ -85,9 +108,10 @@ class ProbeSource:
 
     def _bounded(self, x):
         """Probe inputs `x` cut to the sequences the budget allows, with
-        `steps` the length of the first input (its second axis)."""
+        `steps` the layers' (else the first input's second axis)."""
         shape = np.shape(keras.tree.flatten(x)[0])
-        count = self._budget(shape[1] if len(shape) > 1 else 1)
+        steps = self.steps or (shape[1] if len(shape) > 1 else 1)
+        count = self._budget(steps)
         return keras.tree.map_structure(lambda a: a[:count], x)
 
 
@@ -126,3 +150,64 @@ def first_sequences(batches, max_probe):
 def batch_size(x):
     """The number of sequences in model inputs `x`."""
     return int(np.shape(keras.tree.flatten(x)[0])[0])
+
+
+def monitored_layers(model, names):
+    """The names of the recurrent layers GateMonitor listens to: those in
+    `names` (all for None) it can read.
+
+    It warns once, naming each recurrent layer it leaves out and why (a
+    cell keras-gates does not read, a layer it does not enter, a layer it
+    cannot make a keras-gates twin of), before any training; the others
+    are monitored.
+
+    Raises:
+        ValueError: none is left, naming the layers and why.
+    """
+    kept, left = [], []
+    for name, layer in find_recurrent(model, names, "GateMonitor"):
+        try:
+            Ear.of(name, layer)
+        except (TypeError, ValueError) as error:
+            kind = kind_of(layer).name
+            left.append(
+                (
+                    name,
+                    f"its config makes no keras-gates {kind} to compute "
+                    f"its gates ({error}); use keras.layers.{kind} or "
+                    f"keras_gates.{kind} itself to have it read",
+                )
+            )
+        else:
+            kept.append(name)
+    if names is None:
+        left += unread_recurrent(model)
+    said = " ".join(f"Layer '{name}' is not read: {why}." for name, why in left)
+    if not kept:
+        raise ValueError(
+            f"GateMonitor: no recurrent layer of model '{model.name}' can be "
+            f"monitored. {said}"
+        )
+    if left:
+        warnings.warn(
+            f"GateMonitor: monitoring {kept}, not the others. {said}",
+            stacklevel=3,
+        )
+    return kept
+
+
+def layer_steps(layers):
+    """The most steps any of the `(name, layer)` recurrent layers reads,
+    from the model's graph; None when no input shape says."""
+    found = []
+    for _, layer in layers:
+        try:
+            read = layer.input
+        except (AttributeError, ValueError):  # not called in a graph
+            continue
+        if isinstance(read, (list, tuple)):  # the sequences, a mask
+            read = read[0]
+        shape = tuple(getattr(read, "shape", ()))
+        if len(shape) > 1 and shape[1]:
+            found.append(int(shape[1]))
+    return max(found, default=None)

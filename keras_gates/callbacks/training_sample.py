@@ -11,25 +11,25 @@ step, with no host transfer.
 import keras
 from keras import ops
 
+from keras_gates.layers.inputs import numeric
 from keras_gates.listen import replaced_call
+from keras_gates.probe import input_name
 
 
 class TrainingSample:
     """Keeps up to `size` sequences of the latest training batch's inputs.
 
-    Only on the TensorFlow backend (JAX train steps are pure functions)
-    and for models with known input shapes (functional or Sequential with
-    an `Input`); `available` tells whether both hold.
+    Only on the TensorFlow backend (JAX train steps are pure functions),
+    for models with known input shapes (functional or Sequential with an
+    `Input`) and numeric inputs (texts are not kept on the device);
+    `available` tells whether all hold, `unavailable` why not (or None).
     """
 
     def __init__(self, model, size):
         self.model, self.size = model, size
         inputs = getattr(model, "inputs", None) or []
-        self.available = (
-            keras.backend.backend() == "tensorflow"
-            and bool(inputs)
-            and all(None not in tuple(t.shape)[1:] for t in inputs)
-        )
+        self.unavailable = _unavailable(inputs)
+        self.available = self.unavailable is None
         self.buffers, self.filled = [], None
         if not self.available:
             return
@@ -81,3 +81,18 @@ class TrainingSample:
             return None
         arrays = [ops.convert_to_numpy(b)[:count] for b in self.buffers]
         return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _unavailable(inputs):
+    """Why the inputs of a model with `inputs` cannot be kept, or None."""
+    if keras.backend.backend() != "tensorflow":
+        return "not the TensorFlow backend"
+    if not inputs or any(None in tuple(t.shape)[1:] for t in inputs):
+        return "input shapes not fixed"
+    for tensor in inputs:
+        if not numeric(keras.backend.standardize_dtype(tensor.dtype)):
+            return (
+                f"input '{input_name(tensor)}' takes {tensor.dtype} values, "
+                "which are not kept on the device"
+            )
+    return None

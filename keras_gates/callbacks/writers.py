@@ -19,6 +19,7 @@ from keras_gates.layers.kind import kind_of
 from keras_gates.summary import cell_figures, layer_summaries
 from keras_gates.summary.attribution_log import AttributionLog
 from keras_gates.summary.write import Summaries
+from keras_gates.vocabulary import Tokens
 from tensorboard_plugin_gates import metadata
 from tensorboard_plugin_gates.writer import Board
 
@@ -37,7 +38,7 @@ class Writers:
     def __init__(self, settings, log):
         self.settings, self.log = settings, log
         self.board = Board(settings) if settings.dashboard else None
-        self.attribution = None
+        self.attribution = self.tokens = None
         if settings.attribution:
             self.attribution = AttributionLog(settings)
         self._figures_due = False
@@ -46,6 +47,7 @@ class Writers:
         """At the start of a fit: the dimension tables and the layout, at
         step 0, once per run. `layers`: the monitored `(name, layer)`."""
         self._figures_due = self.settings.figures and self.log.fresh
+        self.tokens = Tokens(model, self.settings.vocabulary)
         names = [name for name, _ in layers]
         due = [n for n in names if self.log.once("train", f"{n}/dimensions")]
         summaries = Summaries()
@@ -80,18 +82,25 @@ class Writers:
                 "gate_monitor/probe",
                 f"Gates are computed on {count} sequences of {source}.",
             )
-        first_input = keras.tree.flatten(x)[0]
+        ids = valid = None
+        if self.board:
+            shown = keras.tree.map_structure(
+                lambda a: a[: settings.dashboard_sequences], x
+            )
+            ids, valid = self.tokens.steps(shown)
         if self.board and self.log.once(
             run, metadata.tag(records[0].name, "layer")
         ):
-            self._board_layers(summaries, model, layers, records, first_input)
+            self._board_layers(summaries, model, layers, records, ids)
         index = min(settings.heatmap_index, count - 1)
         for record in records:
             layer_summaries.write_layer(summaries, record, settings, index)
             if self.board:
                 self.board.write_epoch(summaries, record, len(records))
         if self.board:
-            self.board.write_tokens(summaries, first_input, run)
+            self.board.write_tokens(
+                summaries, ids, run, self.tokens.texts, valid
+            )
         if self._figures_due:
             self._figures_due = False
             cell_figures.write(summaries, dict(layers), records)
@@ -102,10 +111,11 @@ class Writers:
             summaries.write()
         writer.flush()
 
-    def _board_layers(self, summaries, model, layers, records, first_input):
-        """Every layer's facts for the Gates dashboard."""
+    def _board_layers(self, summaries, model, layers, records, ids):
+        """Every layer's facts for the Gates dashboard; `ids`: the tokens
+        along the steps (or the first input)."""
         table = describe(model)
-        steps = tuple(np.shape(first_input)[1:2])
+        steps = tuple(np.shape(ids)[1:2])
         for index, ((name, layer), record) in enumerate(zip(layers, records)):
             kind = kind_of(layer)
             facts = {

@@ -104,7 +104,7 @@ class AttributionLog:
         values = self._attributor.attribute(
             x, method=self.method, seed=0, **target
         )
-        return _rounded(values[:, self.settings.window(x.shape[1])])
+        return _rounded(values[:, self.settings.window(values.shape[1])])
 
 
 def _largest_output(model, x):
@@ -114,6 +114,8 @@ def _largest_output(model, x):
         return None
     # The compiled predict function: an eager call would run the time
     # loops step by step in Python.
+    # Keras's data adapters take texts as tensors, not NumPy arrays.
+    x = keras.ops.convert_to_tensor(x, model.inputs[0].dtype)
     outputs = np.asarray(model.predict_on_batch(x))
     means = outputs.reshape(-1, outputs.shape[-1]).mean(axis=0)
     return int(np.argmax(means))

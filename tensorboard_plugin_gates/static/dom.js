@@ -39,10 +39,11 @@ export function clear(node) {
 }
 
 /** Tokens of whitespace made visible (space, newline, tab); others as
- * they are. */
+ * they are, but for the space a subword piece that starts a word begins
+ * with (writer.py's `row_texts`). */
 export function shown(token) {
   const text = String(token);
-  if (text.trim()) return text;
+  if (text.trim()) return text.replace(/^ /, "\u2423");
   return text
     .replaceAll(" ", "\u2423")
     .replaceAll("\n", "\u23ce")

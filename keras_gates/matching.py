@@ -250,6 +250,10 @@ class UnitCounter:
                 for name in counts
             }
 
+    def reset(self):
+        """Forget the batches counted so far."""
+        self._totals = None
+
     def counts(self):
         """{layer name: int64 (annotations, 2, gates, units, BINS)}, or
         None before the first batch."""

@@ -13,6 +13,7 @@ import os
 import keras
 
 from keras_gates.attribution import METHODS
+from keras_gates.discovery import as_marks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Settings:
     steps: tuple | None = None
     attribution: str | None = None
     attribution_units: int = 1
+    annotations: dict | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         for name in (
@@ -95,9 +97,10 @@ class Settings:
             )
         for name in ("track_training", "attribution"):
             _tensorflow_only(name, getattr(self, name))
+        _annotations(self.annotations)
 
     @classmethod
-    def of(cls, log_dir, layers=None, steps=None, **kwargs):
+    def of(cls, log_dir, layers=None, steps=None, annotations=None, **kwargs):
         """The settings of GateMonitor's arguments (normalized, checked)."""
         if layers is not None:
             layers = (layers,) if isinstance(layers, str) else tuple(layers)
@@ -105,6 +108,7 @@ class Settings:
             log_dir=os.fspath(log_dir),
             layers=layers,
             steps=_window(steps),
+            annotations=_annotations(annotations),
             **kwargs,
         )
 
@@ -157,3 +161,27 @@ def _tensorflow_only(name, value):
             f"GateMonitor: `{name}` needs the TensorFlow backend (active: "
             f"{backend!r}); the probe statistics work on every backend."
         )
+
+
+def _annotations(annotations):
+    """`annotations` as a dict name -> function or 2-D bool array (None
+    stays None)."""
+    if annotations is None:
+        return None
+    if not isinstance(annotations, dict) or not annotations:
+        raise ValueError(
+            "GateMonitor: `annotations` must be a non-empty dict name -> "
+            "bool array (sequences, time) aligned with probe_data, or a "
+            f"function of the probe inputs; got {annotations!r}."
+        )
+    checked = {}
+    for name, source in annotations.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                "GateMonitor: `annotations` must be named by non-empty "
+                f"strings, got {name!r}."
+            )
+        if not callable(source):
+            source = as_marks(source, f"`annotations[{name!r}]`", "GateMonitor")
+        checked[name] = source
+    return checked

@@ -164,10 +164,11 @@ def match_units(
     streaming.check_count(batch_size, "batch_size", owner)
     chosen = matching.choose(model, layer, gate, owner)
     annotations = Annotations(annotation, x, owner)
-    counter = matching.UnitCounter(model, chosen)
     if batch_size is None and not streaming.is_dataset(x):
         per_step = max(lay.cell.units * len(g) for _, lay, g in chosen)
         batch_size = streaming.default_batch_size(x, per_step)
+    long = streaming.is_long(x, batch_size)
+    counter = matching.UnitCounter(model, chosen, owner, xla=long)
     size = None
     for inputs, first in streaming.batches(x, batch_size, owner, verbose):
         marks = annotations.marks(inputs, first)

@@ -172,18 +172,20 @@ class UnitCounter:
     others, over any number of batches; the counts stay on the device.
 
     On TensorFlow the model's forward pass and the counting are one
-    compiled function, with XLA when the model's other layers allow it
-    (three times faster here than the counting compiled alone); on JAX
-    the forward pass runs as `keras_gates.gates` runs it and the counting
-    is one `jax.jit` function.
+    compiled function, with `xla` when the model's other layers allow it
+    (2-3 times faster here than without, once compiled: worth it on long
+    runs); on JAX the forward pass runs as `keras_gates.gates` runs it and
+    the counting is one `jax.jit` function.
 
     Args:
         model: a built Keras model.
         chosen: `choose(...)`'s `(name, layer, gate names)`.
+        owner: who counts, named in errors.
+        xla: compile with XLA on TensorFlow, where the model allows it.
     """
 
-    def __init__(self, model, chosen):
-        self.model, self.chosen = model, chosen
+    def __init__(self, model, chosen, owner, xla=False):
+        self.model, self.chosen, self.owner = model, chosen, owner
         self._ears = [Ear.of(name, layer) for name, layer, _ in chosen]
         self._gates = {name: names for name, _, names in chosen}
         self._counters = {}
@@ -205,9 +207,13 @@ class UnitCounter:
         if tensorflow:
             import tensorflow as tf
 
-            xla = supports_xla(model, [layer for _, layer, _ in chosen])
+            xla = xla and supports_xla(model, [lay for _, lay, _ in chosen])
+
+            def forward(x, marks, rows):  # one function per counter
+                return self._count(x, marks, rows)
+
             self._forward = tf.function(
-                self._count,
+                forward,
                 reduce_retracing=True,
                 autograph=False,
                 jit_compile=xla,
@@ -218,9 +224,9 @@ class UnitCounter:
             steps = gates[self._gates[name][0]].shape[1]
             if None not in (steps, marks.shape[2]) and steps != marks.shape[2]:
                 raise ValueError(
-                    f"layer '{name}' runs {steps} steps, but the annotation "
-                    f"marks {marks.shape[2]}: annotate the steps of the "
-                    "recurrent layers."
+                    f"{self.owner}: layer '{name}' runs {steps} steps, but "
+                    f"the annotation marks {marks.shape[2]}: annotate the "
+                    "steps of the recurrent layers."
                 )
             mine = ops.flip(marks, axis=2) if layer.go_backwards else marks
             valid = ops.logical_and(valid, rows[:, None])

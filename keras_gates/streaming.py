@@ -53,6 +53,21 @@ def check_count(value, argument, owner):
         )
 
 
+def batch_count(x, batch_size):
+    """How many batches `x` makes: None for a data set of unknown size."""
+    if is_dataset(x):
+        count = int(x.cardinality())
+        return count if count >= 0 else None
+    return -(-batch_size_of(x) // batch_size)
+
+
+def is_long(x, batch_size):
+    """Whether going over `x` is a long run: more than `QUIET_BATCHES`
+    batches, or a data set of unknown size."""
+    count = batch_count(x, batch_size)
+    return count is None or count > QUIET_BATCHES
+
+
 def batches(x, batch_size, owner, verbose="auto"):
     """Yield `(inputs, first)` for each batch of `x`: the batch's model
     inputs (NumPy) and the index of its first sequence in the data set.
@@ -70,22 +85,20 @@ def batches(x, batch_size, owner, verbose="auto"):
         raise ValueError(
             f"{owner}: `verbose` must be 'auto', 0 or 1, got {verbose!r}."
         )
+    target = batch_count(x, batch_size)
     if is_dataset(x):
-        count = int(x.cardinality())
-        target = count if count >= 0 else None
         items = (inputs_of(e) for e in x.as_numpy_iterator())
     else:
         x = keras.tree.map_structure(np.asarray, x)
         check_inputs_sizes(x, owner)
         total = batch_size_of(x)
-        target = -(-total // batch_size)
         items = (
             keras.tree.map_structure(lambda a, s=s: a[s : s + batch_size], x)
             for s in range(0, total, batch_size)
         )
     shown = verbose is True or verbose == 1
     if verbose == "auto":
-        shown = target is None or target > QUIET_BATCHES
+        shown = is_long(x, batch_size)
     bar = keras.utils.Progbar(target, unit_name="batch") if shown else None
     first = 0
     for done, inputs in enumerate(items, 1):

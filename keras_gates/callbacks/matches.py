@@ -50,7 +50,7 @@ class ProbeMatches:
         chosen = [
             (name, layer, kind_of(layer).gate_names) for name, layer in layers
         ]
-        self.counter = matching.UnitCounter(model, chosen)
+        self.counter = matching.UnitCounter(model, chosen, "GateMonitor")
 
     def marks(self, x):
         """Bool (annotations, sequences, time) of probe inputs `x`."""

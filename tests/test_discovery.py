@@ -10,6 +10,7 @@ from planted import VOCABULARY, A, planted_model, token_ids
 
 import keras_gates
 from keras_gates.lookup import recurrent_layers
+from keras_gates.pattern_search import windows
 
 STEPS = 12
 
@@ -200,3 +201,22 @@ def test_search_streams_a_dataset_and_checks_its_arguments():
         keras_gates.search(model, x, "lstm", "input", [0], 0)
     with pytest.raises(ValueError, match=r"unit indices in \[0, 2\)"):
         keras_gates.search(model, x, "lstm", "input", [2], 1)
+
+
+def test_windows_need_every_unit_on_inside_and_off_around():
+    on, off = 0.9, 0.1
+    values = np.full((4, 7, 2), off)
+    values[0, 1:4] = on  # both units on at steps 1-3: a match
+    values[1, 1:4] = on
+    values[1, 0, 1] = on  # ... but unit 1 is already on just before
+    values[2, 0:3] = on  # from the first step (no step before): a match
+    values[2, 3, 0] = 0.4  # the step after it, below the threshold
+    values[3, 2:5] = on
+    values[3, 5] = on  # on, but masked: counts as off
+    valid = np.ones((4, 7), bool)
+    valid[3, 5] = False
+    rows, starts, ends, scores = windows(values, valid, 0.5, (2, 4))
+    assert list(zip(rows, starts, ends)) == [(0, 1, 3), (2, 0, 2), (3, 2, 4)]
+    assert scores == pytest.approx([on - off, on - 0.4, on - off])
+    rows, *_ = windows(values, valid, 0.5, (1, 2))
+    assert list(rows) == []  # every run is three steps long

@@ -73,7 +73,8 @@ def table_rows(text, layer):
 
 
 @pytest.mark.parametrize(
-    "command", ["demo", "describe", "figures", "inspect", "explain"]
+    "command",
+    ["demo", "describe", "figures", "inspect", "explain", "match", "search"],
 )
 def test_help_has_examples(capfd, command):
     status, out, _ = run(capfd, command, "--help")

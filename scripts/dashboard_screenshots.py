@@ -14,6 +14,11 @@ unit selected.
 
     python examples/why_gates_open.py
     python scripts/dashboard_screenshots.py logs/why_gates_open --attribution
+
+With `--cards GATE`, only the unit cards of the demo's LSTM gate GATE,
+sorted by their match to the first annotation, the best one selected.
+
+    python scripts/dashboard_screenshots.py logs/demo --cards cell
 """
 
 import argparse
@@ -124,11 +129,29 @@ def shoot_attribution(url, out):
         browser.close()
 
 
+def shoot_cards(url, gate, out):
+    """The unit cards of one gate of the demo's LSTM, the best selected."""
+    with opened(url) as (browser, page, frame):
+        page.set_viewport_size({"width": 1400, "height": 2600})
+        frame.locator("select[name=run]").select_option("lstm/train")
+        frame.locator("select[name=gate]").select_option(gate)
+        frame.locator("input[name=epoch]").fill("1000")  # the last one
+        best = frame.locator(".unit-card").first
+        best.wait_for()
+        best.click()
+        frame.locator(".unit-card.selected svg.card-epochs").wait_for()
+        frame.locator(".unit-card svg.card-epochs").nth(7).wait_for()
+        panel(frame, "Unit cards").screenshot(path=out / "dashboard_cards.png")
+        print(f"{gate}: unit {best.get_attribute('data-unit')} selected")
+        browser.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logdir", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, default="docs/images")
     parser.add_argument("--attribution", action="store_true")
+    parser.add_argument("--cards", metavar="GATE")
     args = parser.parse_args(argv)
     board = subprocess.Popen(
         [sys.executable, "-m", "keras_gates_cli", "board", str(args.logdir)],
@@ -140,6 +163,9 @@ def main(argv=None):
         url = board.stdout.readline().split()[3]
         if args.attribution:
             shoot_attribution(url, args.out)
+            return
+        if args.cards:
+            shoot_cards(url, args.cards, args.out)
             return
         shoot(url, "lstm/train", args.out, "lstm")
         shoot(url, "gru/train", args.out, "gru")

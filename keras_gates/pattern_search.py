@@ -132,7 +132,8 @@ def search(
     Example:
 
     >>> import keras, numpy as np, keras_gates
-    >>> model = keras.Sequential([keras.Input((6, 1)), keras.layers.GRU(1)])
+    >>> gru = keras.layers.GRU(1, name="gru")
+    >>> model = keras.Sequential([keras.Input((6, 1)), gru])
     >>> x = np.zeros((4, 6, 1), "float32")
     >>> keras_gates.search(model, x, "gru", "update", [0], 2, threshold=2.0)
     []

@@ -136,6 +136,22 @@ def shoot_cards(url, gate, out):
         frame.locator("select[name=run]").select_option("lstm/train")
         frame.locator("select[name=gate]").select_option(gate)
         frame.locator("input[name=epoch]").fill("1000")  # the last one
+        frame.locator(".unit-card").first.wait_for()
+        quotes = []  # the stored sequence with the most quotes
+        for sequence in range(
+            frame.locator("select[name=sequence] option").count()
+        ):
+            frame.locator("select[name=sequence]").select_option(str(sequence))
+            frame.locator(
+                f".heatmap-figure figcaption:has-text('sequence {sequence},')"
+            ).wait_for()
+            text = frame.locator(".unit-card .card-tokens").first.inner_text()
+            quotes.append(text.count('"') + text.count("'"))
+        chosen = str(quotes.index(max(quotes)))
+        frame.locator("select[name=sequence]").select_option(chosen)
+        frame.locator(
+            f".heatmap-figure figcaption:has-text('sequence {chosen},')"
+        ).wait_for()
         best = frame.locator(".unit-card").first
         best.wait_for()
         best.click()

@@ -128,11 +128,22 @@ function pct(f) {
   return f === null ? "n/a" : `${(100 * f).toFixed(0)}%`;
 }
 
+/** The range a unit's card shades on: [0, 1] for a sigmoid gate (open
+ * and shut keep their colours), else symmetric around 0 out to the unit's
+ * own largest magnitude on the sequence, so that a unit whose values are
+ * small next to the gate's largest still shows its changes. */
+function unitRange(row, values) {
+  if (values.sigmoid) return [values.low, values.high];
+  const largest = Math.max(0, ...row.filter((v) => v !== null).map(Math.abs));
+  return largest > 0 ? [-largest, largest] : [values.low, values.high];
+}
+
 /** The unit on the shown sequence: a trace, and the tokens shaded by its
  * value when the inputs are text. */
 function trace(unit, values) {
   const row = values.values[unit];
-  const { low, high, steps, sigmoid } = values;
+  const { steps, sigmoid } = values;
+  const [low, high] = unitRange(row, values);
   const x = (s) => ((s + 0.5) * TRACE_WIDTH) / steps;
   const y = (v) => 2 + (1 - (v - low) / (high - low)) * (TRACE_HEIGHT - 4);
   const points = [];

@@ -111,7 +111,10 @@ def depth(ids, vocabulary, pairs, at_least=1, ignore=(), escape=None):
             `ignore` pairs (a backslash in code).
 
     A step is enclosed by a pair strictly between its open and close
-    tokens: the delimiters themselves are outside.
+    tokens: the delimiters themselves are outside. Delimiters are single
+    tokens; on characters, triple quotes work by parity (three toggles),
+    so a quote inside a docstring flips the characters up to the next
+    one (0.2% of the characters of this module's source).
     """
     pairs, ignore = _pairs(pairs, "pairs"), _pairs(ignore, "ignore")
     if not isinstance(at_least, int) or at_least < 1:

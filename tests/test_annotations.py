@@ -1,6 +1,10 @@
 """keras_gates.annotations against expectations written by hand: each line
 of marks below is what a reader of the text above it would mark."""
 
+import io
+import pathlib
+import tokenize
+
 import numpy as np
 import pytest
 
@@ -111,3 +115,33 @@ def test_bad_arguments_are_clear_errors():
         notes.token_in(np.ones(3), None, ["1"])
     with pytest.raises(ValueError, match="expected values"):
         notes.above(np.ones((1, 2, 3, 4)), 0.0)
+
+
+def test_strings_agree_with_pythons_own_tokenizer():
+    # The characters inside string literals of real code (the sources of
+    # keras_gates.annotations and of this test: quotes of both kinds,
+    # triple quotes, escaped quotes, quotes in comments: it's), found by
+    # `inside` and by Python's tokenizer.
+    source = "".join(
+        pathlib.Path(path).read_text() for path in (notes.__file__, __file__)
+    )
+    chars = np.array(list(source))
+    found = notes.inside(chars, None, QUOTES, COMMENT, escape="\\")
+    lines = np.cumsum([0] + [len(x) for x in source.splitlines(True)])
+    strings = np.zeros(len(source), bool)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        text = token.string
+        if token.type == tokenize.STRING:
+            text = text.lstrip("rbufRBUF")
+            quote = 3 if text[:3] in ('"""', "'''") else 1
+            start = lines[token.start[0] - 1] + token.start[1]
+            start += len(token.string) - len(text) + quote
+            end = lines[token.end[0] - 1] + token.end[1] - quote
+            strings[start:end] = True
+        elif token.type == getattr(tokenize, "FSTRING_MIDDLE", None):
+            start = lines[token.start[0] - 1] + token.start[1]
+            strings[start : lines[token.end[0] - 1] + token.end[1]] = True
+    assert strings.mean() > 0.1
+    # Triple quotes work by parity: a quote inside a docstring flips the
+    # few characters up to the next one (26 of 15,000 here).
+    assert (found == strings).mean() > 0.996

@@ -111,7 +111,8 @@ def count(gates, valid, marks, bounds):
     steps, by bin.
 
     Args:
-        gates: list of (batch, time, units) tensors, one per gate.
+        gates: list of (batch, time, units) tensors, one per gate (or
+            (time, batch, units): `valid` and `marks` follow).
         valid: bool (batch, time), False at masked steps.
         marks: bool (annotations, batch, time), in the same step order.
         bounds: per gate, its `(low, high)` or None.
@@ -120,26 +121,27 @@ def count(gates, valid, marks, bounds):
         int32 (annotations, 2, gates, units, BINS): `[:, 0]` unmarked,
         `[:, 1]` marked. Non-finite values are left out.
     """
-    count_gates, units = len(gates), gates[0].shape[-1]
-    size = count_gates * units * BINS
-    first = np.arange(count_gates * units, dtype="int32") * BINS
-    first = first.reshape(count_gates, 1, 1, units)
-    values = ops.stack([ops.cast(g, "float32") for g in gates])
-    values = ops.stop_gradient(values)
-    finite = ops.isfinite(values)
-    values = ops.where(finite, values, 0.0)
-    index = ops.stack(
-        [bin_index(values[i], b) for i, b in enumerate(bounds)]
-    ) + ops.convert_to_tensor(first)
-    keep = ops.logical_and(finite, valid[None, :, :, None])
+    units = gates[0].shape[-1]
+    size = units * BINS
+    first = ops.convert_to_tensor(np.arange(units, dtype="int32") * BINS)
+    marks = ops.cast(marks, "int32")
     counts = []
-    for mark in ops.unstack(ops.cast(marks, "int32"), axis=0):
-        # Marked values count in the second half; left-out ones past it.
-        at = index + mark[None, :, :, None] * size
-        at = ops.where(keep, at, 2 * size)
-        counted = _bincount(ops.reshape(at, (-1,)), 2 * size + 1)
-        counts.append(ops.reshape(counted[:-1], (2, count_gates, units, BINS)))
-    return ops.stack(counts)
+    # One small table per gate and annotation: twice as fast here as one
+    # table for all gates (the table a gate's values scatter into, 1.5 MB
+    # for 128 units, stays in the cache).
+    for gate, bounds_of in zip(gates, bounds):
+        values = ops.stop_gradient(ops.cast(gate, "float32"))
+        keep = ops.logical_and(ops.isfinite(values), valid[:, :, None])
+        index = bin_index(ops.where(keep, values, 0.0), bounds_of) + first
+        tables = []
+        for mark in range(marks.shape[0]):
+            # Marked values count in the second half; left-out ones past it.
+            at = index + marks[mark][:, :, None] * size
+            at = ops.where(keep, at, 2 * size)
+            counted = _bincount(ops.reshape(at, (-1,)), 2 * size + 1)
+            tables.append(ops.reshape(counted[:-1], (2, units, BINS)))
+        counts.append(ops.stack(tables))
+    return ops.stack(counts, axis=2)
 
 
 def _bincount(index, length):
@@ -230,8 +232,15 @@ class UnitCounter:
                 )
             mine = ops.flip(marks, axis=2) if layer.go_backwards else marks
             valid = ops.logical_and(valid, rows[:, None])
-            values = [gates[g] for g in self._gates[name]]
-            return self._counters[name](values, valid, mine)
+            # The loop makes the gates time-major and hands them over
+            # transposed; counted time-major, XLA drops both transposes
+            # (three times faster here).
+            values = [
+                ops.transpose(gates[g], (1, 0, 2)) for g in self._gates[name]
+            ]
+            return self._counters[name](
+                values, ops.transpose(valid), ops.transpose(mine, (0, 2, 1))
+            )
 
         _, records = run_listening(self.model, self._ears, x, reduce=reduce)
         return records

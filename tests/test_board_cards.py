@@ -156,3 +156,41 @@ def test_card_tokens_are_text_never_html(cards):
     assert title.startswith("step 3: ") and float(title.split()[-1]) > 0.99
     assert frame.locator("img").count() == 0
     assert problems == []
+
+
+def test_bad_annotations_stop_gatemonitor_before_any_training(tmp_path):
+    model = planted_model(STEPS)
+    model.compile(loss="mse")
+    x = token_ids(4, STEPS)
+    y = np.zeros((4, STEPS, 1))
+    for annotations, message in (
+        ([x == A], "must be a non-empty dict"),
+        ({"a": np.ones((4, STEPS, 2), bool)}, "of shape (sequences, time)"),
+        ({"a": np.full((4, STEPS), 2)}, "must be a bool array"),
+    ):
+        with pytest.raises(ValueError, match="GateMonitor: ") as error:
+            keras_gates.GateMonitor(tmp_path, annotations=annotations)
+        assert message in str(error.value)
+    for probe, annotations, message in (
+        (None, {"a": x == A}, "no probe_data was given"),
+        (x, {"a": (x == A)[:, :5]}, "mark 5 steps, but probe_data has 16"),
+        (x, {"a": (x == A)[:2]}, "has 2 rows for 4 probe sequences"),
+    ):
+        monitor = keras_gates.GateMonitor(
+            tmp_path, probe_data=probe, annotations=annotations
+        )
+        epochs = []
+        with pytest.raises(ValueError, match=message):
+            model.fit(
+                x,
+                y,
+                epochs=1,
+                verbose=0,
+                callbacks=[
+                    monitor,
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_begin=lambda *_, seen=epochs: seen.append(1)
+                    ),
+                ],
+            )
+        assert epochs == []  # raised before the first epoch began

@@ -5,7 +5,6 @@ to the same answer, and bad annotations are clear errors."""
 import keras
 import numpy as np
 import pytest
-from conftest import tf_only
 from planted import VOCABULARY, A, planted_model, token_ids
 
 import keras_gates
@@ -109,7 +108,6 @@ def test_every_unit_of_every_gate_agrees_with_the_exact_auc():
     assert [f["score"] for f in constant] == [0.5]
 
 
-@tf_only
 def test_a_dataset_streams_to_the_in_memory_answer():
     import tensorflow as tf
 
@@ -186,7 +184,6 @@ def test_search_finds_a_pattern_planted_in_one_sequence_of_a_thousand():
     assert {(f["start"], f["end"]) for f in singles} == {(4, 4)}
 
 
-@tf_only
 def test_search_streams_a_dataset_and_checks_its_arguments():
     import tensorflow as tf
 

@@ -84,7 +84,8 @@ def cards(served, browser):
     page.goto(url)
     frame = page.frame_locator(FRAME)
     frame.locator("select[name=gate]").select_option("input")
-    frame.locator(".unit-card").first.wait_for()
+    # The cards of the forget gate (shown first) give way to the input's.
+    expect(frame.locator(".cards-note")).to_contain_text("units of input")
     yield frame, api, problems
     page.close()
     assert problems == []

@@ -84,6 +84,15 @@ EXPLAIN_EXAMPLES = """examples:
   keras-gates explain model.keras --data x.npy --output 1 --method gradcam
   keras-gates explain text_model.keras --data texts.npy --output 0
 """
+MATCH_EXAMPLES = """examples:
+  keras-gates match model.keras --data ids.npy --annotation in_quotes.npy
+  keras-gates match model.keras --data ids.npy --vocabulary vocab.json \
+      --regex '"[^"\\n]*"' --gate input --top 20
+"""
+SEARCH_EXAMPLES = """examples:
+  keras-gates search model.keras --data ids.npy --vocabulary vocab.json \
+      --layer lstm --gate forget --units 3 17 --length 5
+"""
 BOARD_EXAMPLES = """examples:
   keras-gates board logs/demo
   keras-gates board logs/demo --port 6007
@@ -271,6 +280,35 @@ def parser():
         help="directory for the figure (explain/)",
     )
 
+    match = command(
+        "match",
+        "Rank the units of every gate by how well they track an annotation "
+        "over a data set (ROC AUC, folded: 1 perfect, 0.5 none).",
+        MATCH_EXAMPLES,
+    )
+    _add_model_and_data(match)
+    match.add_argument(
+        "--annotation", type=pathlib.Path, help=".npy bool array (N, time)"
+    )
+    match.add_argument("--regex", help="or the tokens a regex matches")
+    match.add_argument("--layer", help="recurrent layer name (default: all)")
+    match.add_argument("--gate", help="gate name (default: all)")
+    _add_top_and_vocabulary(match, 10)
+
+    search = command(
+        "search",
+        "Find the ranges of a data set where some units are on together, "
+        "off just before and after (LSTMVis's match).",
+        SEARCH_EXAMPLES,
+    )
+    _add_model_and_data(search)
+    search.add_argument("--layer", required=True, help="recurrent layer")
+    search.add_argument("--gate", required=True, help="gate name")
+    search.add_argument("--units", type=int, nargs="+", required=True)
+    search.add_argument("--length", type=_positive, required=True)
+    search.add_argument("--threshold", type=float, default=0.5)
+    _add_top_and_vocabulary(search, 20)
+
     board_ = command(
         "board",
         "Start TensorBoard on 127.0.0.1 for a log directory and print the "
@@ -295,6 +333,15 @@ def _add_model_and_data(parser):
         help=".npy array of model inputs: (batch, time, features), "
         "(batch, time) token ids for a model that starts with an Embedding, "
         "or texts (str), one per sequence, for a model that takes strings",
+    )
+
+
+def _add_top_and_vocabulary(parser, top):
+    parser.add_argument(
+        "--top", type=_positive, default=top, help=f"how many to print ({top})"
+    )
+    parser.add_argument(
+        "--vocabulary", type=pathlib.Path, help="JSON list of token texts"
     )
 
 

@@ -1,5 +1,5 @@
 """The `keras-gates` command: demo, describe, figures, inspect, explain,
-board.
+match, search, board.
 
 Every subcommand prints its results to stdout; a failure is one line on
 stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
@@ -15,10 +15,12 @@ import sys
 import time
 
 import keras
-import numpy as np
 
-from keras_gates import demo, figures, layers
+from keras_gates import demo, figures, layers, unit_commands
 from keras_gates.callbacks import GateMonitor
+from keras_gates.cli_files import load_data as _load_data
+from keras_gates.cli_files import load_model as _load_model
+from keras_gates.cli_files import load_vocabulary as _load_vocabulary
 from keras_gates.describe import describe
 from keras_gates.lookup import no_recurrent_layer, recurrent_layers
 from keras_gates.probe import GateProbe
@@ -39,24 +41,6 @@ def _sizes(args, parser):
             "give a model file, or "
             + " and ".join(f"--{n.replace('_', '-')}" for n in missing)
         )
-
-
-# What keras.saving.load_model reads: the Keras format and legacy HDF5.
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-def _load_model(path):
-    if not path.is_file():
-        raise ValueError(f"no such model file: {path}")
-    if path.suffix not in MODEL_SUFFIXES:
-        raise ValueError(
-            f"{path} is not a model file Keras loads (a "
-            f"{', '.join(MODEL_SUFFIXES)} file)"
-        )
-    try:
-        return keras.saving.load_model(path)
-    except Exception as error:  # Keras raises many kinds here
-        raise ValueError(f"cannot load {path}: {error}") from None
 
 
 def _demo(args, parser):
@@ -186,23 +170,6 @@ def _explain(args, parser):
         print(path)
 
 
-def _load_vocabulary(path):
-    if path is None:
-        return None
-    try:
-        vocabulary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ValueError(
-            f"cannot read --vocabulary {path} as JSON: {error}"
-        ) from None
-    if not isinstance(vocabulary, list):
-        raise ValueError(
-            f"--vocabulary {path} must hold a JSON list of token texts, got "
-            f"{type(vocabulary).__name__}"
-        )
-    return vocabulary
-
-
 def _board(args, parser):
     if not args.logdir.is_dir():
         raise ValueError(f"no such log directory: {args.logdir}")
@@ -223,81 +190,14 @@ def _board(args, parser):
         time.sleep(3600)
 
 
-def _load_data(path, model):
-    if not path.is_file():
-        raise ValueError(f"no such data file: {path}")
-    _check_npy_size(path)
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
-        raise ValueError(
-            f"cannot read {path} as a .npy array: {error}"
-        ) from None
-    if not isinstance(x, np.ndarray):
-        raise ValueError(f"{path} holds several arrays; give one .npy array")
-    inputs = getattr(model, "inputs", None) or []
-    if len(inputs) != 1:
-        raise ValueError(
-            f"the model takes {len(inputs) or 'unknown'} inputs; keras-gates "
-            "feeds one array to a model with one input"
-        )
-    expected = tuple(inputs[0].shape)
-    texts = x.dtype.kind in "US"
-    if str(inputs[0].dtype) == "string":
-        if not texts:
-            raise ValueError(
-                f"{path} holds {x.dtype} values; the model takes texts (a "
-                ".npy of str, one text per sequence)"
-            )
-        if x.ndim == 1 and expected[1:] == (1,):
-            x = x[:, None]  # one text per sequence, as Input((1,)) takes
-    elif not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise ValueError(f"{path} holds {x.dtype} values, not numbers")
-    fits = len(x.shape) == len(expected) and all(
-        e is None or e == s for e, s in zip(expected[1:], x.shape[1:])
-    )
-    if not fits or not len(x):
-        wanted = ", ".join("any" if e is None else str(e) for e in expected[1:])
-        raise ValueError(
-            f"{path} has shape {x.shape}; the model expects (N, {wanted}) "
-            "with N >= 1"
-        )
-    return x
-
-
-def _check_npy_size(path):
-    """A clear error for a .npy file shorter than its header says (an empty
-    file, or a header claiming more than the file holds), before loading."""
-    size = path.stat().st_size
-    with path.open("rb") as file:
-        try:
-            major, _ = np.lib.format.read_magic(file)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if major == 1
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _, dtype = read_header(file)
-        except (ValueError, EOFError, OSError):
-            raise ValueError(
-                f"cannot read {path} as a .npy array ({size} bytes, no .npy "
-                "header)"
-            ) from None
-        count = int(np.prod(shape, dtype=object))
-        claimed = file.tell() + count * dtype.itemsize
-    if dtype.hasobject or claimed > size:
-        raise ValueError(
-            f"{path} says it holds a {dtype} array of shape {shape} "
-            f"({claimed:,} bytes) but the file has {size:,} bytes"
-        )
-
-
 COMMANDS = {
     "demo": _demo,
     "describe": _describe,
     "figures": _figures,
     "inspect": _inspect,
     "explain": _explain,
+    "match": unit_commands.match,
+    "search": unit_commands.run_search,
     "board": _board,
 }
 

@@ -3,8 +3,12 @@
 `run(...)` trains one model per cell kind to predict the next character of
 the standard library's source text, with `GateMonitor` and Keras's
 `TensorBoard` callback writing to one log directory, then reports what the
-gates did: a saturation table, the dimension table, the four figures and a
-generated sample. `keras-gates demo` is this module on the command line.
+gates did: a saturation table, the dimension table, the four figures, a
+generated sample and the units that best track four things in the code
+(Karpathy, Johnson & Fei-Fei 2015 found such cells in character LSTMs):
+being inside a string literal, inside parentheses, past column 60, and
+indented by 8 spaces or more. `keras-gates demo` is this module on the
+command line.
 """
 
 import pathlib
@@ -13,9 +17,10 @@ import sys
 
 import keras
 
-from keras_gates import figures, layers
+from keras_gates import annotations, figures, layers
 from keras_gates.callbacks import GateMonitor
 from keras_gates.describe import describe
+from keras_gates.discovery import match_units
 from keras_gates.probe import GateProbe
 from keras_gates.report import saturation_table
 from keras_gates.text import CharCorpus, stdlib_source
@@ -75,6 +80,8 @@ def run(settings, text=None, out=print):
         y[-split:],
     )
     baseline = corpus.unigram_loss()
+    notes = code_annotations(x_val, corpus.chars)
+    probe = x_val[: settings.probe]
     out(
         f"Corpus: {len(corpus.ids):,} characters of {source}, "
         f"{len(corpus.chars)} distinct; {len(x_train):,} training and "
@@ -98,8 +105,9 @@ def run(settings, text=None, out=print):
                 keras.callbacks.TensorBoard(logdir / cell),
                 GateMonitor(
                     logdir / cell,
-                    probe_data=x_val[: settings.probe],
+                    probe_data=probe,
                     vocabulary=corpus.chars,
+                    annotations={k: v[: len(probe)] for k, v in notes.items()},
                 ),
             ],
         ).history
@@ -113,7 +121,8 @@ def run(settings, text=None, out=print):
             "val_loss": history["val_loss"][-1],
             "sample": sample,
         }
-        _report(model, cell, x_val[: settings.probe], logdir, out)
+        _report(model, cell, probe, logdir, out)
+        results[cell]["matches"] = _matches(model, x_val, notes, out)
         out(
             f"Validation loss {history['val_loss'][-1]:.3f} nats per "
             f"character (frequency guess: {baseline:.3f}). Generated text:\n"
@@ -144,3 +153,56 @@ def _report(model, cell, x, logdir, out):
     )
     paths = figures.save(drawn, logdir / "figures" / cell)
     out(f"Figures: {', '.join(sorted({str(p.parent) for p in paths}))}")
+
+
+# The annotations of the demo: what each marks, by name.
+DESCRIPTIONS = {
+    "string": "inside a string literal",
+    "parentheses": "inside parentheses",
+    "column 60+": "position in the line past 60",
+    "indent 8+": "indentation depth: 8 spaces or more",
+}
+
+
+def code_annotations(x, chars):
+    """The demo's annotations of windows `x` (n, seq_len) of ids into
+    `chars`, read as one continuous text (the windows follow each other);
+    only those that mark some steps and leave others."""
+    ids = x.reshape(-1)
+    quotes, comment = [('"', '"'), ("'", "'")], [("#", "\n")]
+    found = {
+        "string": annotations.inside(ids, chars, quotes, comment, "\\"),
+        "parentheses": annotations.inside(
+            ids, chars, ("(", ")"), quotes + comment, "\\"
+        ),
+        "column 60+": annotations.line_position(ids, chars, 60),
+        "indent 8+": annotations.indentation(ids, chars, 8),
+    }
+    return {
+        name: marks.reshape(x.shape)
+        for name, marks in found.items()
+        if 0 < marks.mean() < 1
+    }
+
+
+def _matches(model, x, notes, out):
+    """The units that best track each annotation over `x`; returns
+    {annotation: match_units' top 3}."""
+    if not notes:
+        out("\nThe validation text is too short to annotate.")
+        return {}
+    found = match_units(model, x, notes, top=3, verbose=0)
+    out(
+        f"\nUnits that track the code, over the {len(x):,} validation "
+        "sequences (ROC AUC of a unit's values at the marked characters "
+        "against the others: 1 perfect, 0.5 none; higher or lower there):\n"
+    )
+    out("| annotation | marked | best units (score, higher or lower) |")
+    out("|---|---:|---|")
+    for name, marks in notes.items():
+        best = ", ".join(
+            f"{f['gate']}[{f['unit']}] {f['score']:.3f} {f['direction']}"
+            for f in found[name]
+        )
+        out(f"| {DESCRIPTIONS[name]} | {marks.mean():.1%} | {best} |")
+    return found

@@ -8,6 +8,8 @@ made by a keras-gates twin reading the stock cell's own variables. The
 model is unchanged; its layers are only listened to while the probe runs.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -85,16 +87,8 @@ class GateProbe:
         looking at the gates does not move a stateful model along.
         """
         check_inputs(self.model, x, f"{self.owner}: x")
-        kept = [
-            (state, ops.copy(state))
-            for layer in stateful_layers(self.model)
-            for state in layer.states
-        ]
-        try:
+        with states_kept(self.model):
             records = self._forward(x)
-        finally:
-            for state, value in kept:
-                state.assign(value)
         if self.reduce is not None:
             return keras.tree.map_structure(ops.convert_to_numpy, records)
         result = []
@@ -121,6 +115,22 @@ def stateful_layers(model):
         and layer.stateful
         and layer.states
     ]
+
+
+@contextlib.contextmanager
+def states_kept(model):
+    """Within the block the model may run: the states of its stateful
+    recurrent layers are put back afterwards."""
+    kept = [
+        (state, ops.copy(state))
+        for layer in stateful_layers(model)
+        for state in layer.states
+    ]
+    try:
+        yield
+    finally:
+        for state, value in kept:
+            state.assign(value)
 
 
 def check_inputs(model, x, what):

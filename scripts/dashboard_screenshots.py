@@ -20,6 +20,10 @@ view of a validation text, its steps labelled with the model's own words.
 
     python examples/text_classifier.py
     python scripts/dashboard_screenshots.py logs/text_classifier --text
+With `--cards GATE`, only the unit cards of the demo's LSTM gate GATE,
+sorted by their match to the first annotation, the best one selected.
+
+    python scripts/dashboard_screenshots.py logs/demo --cards cell
 """
 
 import argparse
@@ -149,6 +153,38 @@ def shoot_text(url, out):
         )
         tokens = frame.locator("svg.axes text.token").all_text_contents()
         print("tokens:", tokens)
+
+
+def shoot_cards(url, gate, out):
+    """The unit cards of one gate of the demo's LSTM, the best selected."""
+    with opened(url) as (browser, page, frame):
+        page.set_viewport_size({"width": 1400, "height": 2600})
+        frame.locator("select[name=run]").select_option("lstm/train")
+        frame.locator("select[name=gate]").select_option(gate)
+        frame.locator("input[name=epoch]").fill("1000")  # the last one
+        frame.locator(".unit-card").first.wait_for()
+        quotes = []  # the stored sequence with the most quotes
+        for sequence in range(
+            frame.locator("select[name=sequence] option").count()
+        ):
+            frame.locator("select[name=sequence]").select_option(str(sequence))
+            frame.locator(
+                f".heatmap-figure figcaption:has-text('sequence {sequence},')"
+            ).wait_for()
+            text = frame.locator(".unit-card .card-tokens").first.inner_text()
+            quotes.append(text.count('"') + text.count("'"))
+        chosen = str(quotes.index(max(quotes)))
+        frame.locator("select[name=sequence]").select_option(chosen)
+        frame.locator(
+            f".heatmap-figure figcaption:has-text('sequence {chosen},')"
+        ).wait_for()
+        best = frame.locator(".unit-card").first
+        best.wait_for()
+        best.click()
+        frame.locator(".unit-card.selected svg.card-epochs").wait_for()
+        frame.locator(".unit-card svg.card-epochs").nth(7).wait_for()
+        panel(frame, "Unit cards").screenshot(path=out / "dashboard_cards.png")
+        print(f"{gate}: unit {best.get_attribute('data-unit')} selected")
         browser.close()
 
 
@@ -158,6 +194,7 @@ def main(argv=None):
     parser.add_argument("--out", type=pathlib.Path, default="docs/images")
     parser.add_argument("--attribution", action="store_true")
     parser.add_argument("--text", action="store_true")
+    parser.add_argument("--cards", metavar="GATE")
     args = parser.parse_args(argv)
     board = subprocess.Popen(
         [sys.executable, "-m", "keras_gates_cli", "board", str(args.logdir)],
@@ -172,6 +209,8 @@ def main(argv=None):
             return
         if args.text:
             shoot_text(url, args.out)
+        if args.cards:
+            shoot_cards(url, args.cards, args.out)
             return
         shoot(url, "lstm/train", args.out, "lstm")
         shoot(url, "gru/train", args.out, "gru")

@@ -170,6 +170,44 @@ def board_server(logdir):
         process.wait(timeout=30)
 
 
+def api_of(url):
+    """`api(route, **query)`: the JSON a plugin route of the server whose
+    page is `url` answers."""
+    base = url.split("#")[0] + "data/plugin/gates/"
+
+    def api(route, **query):
+        address = f"{base}{route}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(address) as response:
+            return json.load(response)
+
+    return api
+
+
+@contextlib.contextmanager
+def chromium_browser():
+    """Debian's Chromium, launched by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium())
+        yield launched
+        launched.close()
+
+
+def watched_page(browser, width, height):
+    """A new page, and the list that its console errors, page errors and
+    dialogs go to (an alert would mean injected HTML ran)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    problems = []
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: (problems.append(d.message), d.dismiss()))
+    return page, problems
+
+
 def chromium():
     """The path of Debian's Chromium, installed with apt-get when missing
     (as root, once for all test workers)."""

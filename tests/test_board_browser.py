@@ -5,14 +5,20 @@ opens on the token "a" and nowhere else."""
 
 import json
 import re
-import urllib.request
 
 import keras
 import numpy as np
 import pytest
-from board import board_server, chromium, fit_logged, write_layer
+from board import (
+    api_of,
+    board_server,
+    chromium_browser,
+    fit_logged,
+    watched_page,
+    write_layer,
+)
 from conftest import tf_only
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 import keras_gates_cli
 from tensorboard_plugin_gates import metadata
@@ -82,22 +88,13 @@ def served(tmp_path_factory):
     assert status == 0
     fit_logged(logdir / "logs" / "fit", probe=6, shown=2)
     with board_server(logdir / "logs") as url:
-        base = url.split("#")[0] + "data/plugin/gates/"
-
-        def api(route, **query):
-            address = f"{base}{route}?{urllib.parse.urlencode(query)}"
-            with urllib.request.urlopen(address) as response:
-                return json.load(response)
-
-        yield url, api
+        yield url, api_of(url)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium())
+    with chromium_browser() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -106,14 +103,7 @@ def dashboard(served, browser):
     frame, api, problems), `problems` collecting console errors, page
     errors and dialogs (an alert would mean injected HTML ran)."""
     url, api = served
-    page = browser.new_page(viewport={"width": 1400, "height": 1800})
-    problems = []
-    page.on(
-        "console",
-        lambda m: problems.append(m.text) if m.type == "error" else None,
-    )
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("dialog", lambda d: (problems.append(d.message), d.dismiss()))
+    page, problems = watched_page(browser, 1400, 1800)
     page.goto(url)
     expect(page.get_by_role("tab", name="Gates")).to_be_visible()
     frame = page.frame_locator(FRAME)

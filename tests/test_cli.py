@@ -74,7 +74,8 @@ def table_rows(text, layer):
 
 
 @pytest.mark.parametrize(
-    "command", ["demo", "describe", "figures", "inspect", "explain"]
+    "command",
+    ["demo", "describe", "figures", "inspect", "explain", "match", "search"],
 )
 def test_help_has_examples(capfd, command):
     status, out, _ = run(capfd, command, "--help")
@@ -221,6 +222,16 @@ def test_demo_quick(capfd, tmp_path):
         assert (logdir / "figures" / cell / "lstm_vs_gru.png").is_file()
     assert f"tensorboard --logdir {logdir}" in out
     assert out.count("Generated text:") == 2
+    # The units that track the code: each annotation that marks anything
+    # in the validation text, with three units and their scores.
+    assert out.count("Units that track the code, over the") == 2
+    rows = table_rows(out, "inside a string literal")
+    assert len(rows) == 2  # one per model
+    for row in rows:
+        assert (
+            len(re.findall(r"\[\d+\] (0\.\d{3}|1\.000) (high|low)", row[2]))
+            == 3
+        )
 
 
 def test_demo_own_text(capfd, tmp_path):

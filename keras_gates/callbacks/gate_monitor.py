@@ -14,6 +14,7 @@ import keras
 
 from keras_gates.callbacks import hooks
 from keras_gates.callbacks.cost import CostMeter
+from keras_gates.callbacks.matches import ProbeMatches
 from keras_gates.callbacks.run_log import RunLog
 from keras_gates.callbacks.settings import Settings
 from keras_gates.callbacks.sources import (
@@ -73,6 +74,11 @@ class GateMonitor(keras.callbacks.Callback):
         attribution, attribution_units: a `keras_gates.attribution` method
             run per logged epoch on the dashboard's sequences for the model
             output and the 1 most saturated unit of each sigmoid gate.
+        annotations: dict name -> a bool array (sequences, time) aligned
+            with `probe_data`, True at the steps to match, or a function of
+            the probe inputs returning one: each unit's ROC AUC against
+            each, per logged epoch, for the dashboard's unit cards
+            (`keras_gates.match_units` on the probe).
 
     Example:
 
@@ -109,6 +115,7 @@ class GateMonitor(keras.callbacks.Callback):
         steps=None,
         attribution=None,
         attribution_units=1,
+        annotations=None,
     ):
         super().__init__()
         self.settings = Settings.of(
@@ -133,13 +140,14 @@ class GateMonitor(keras.callbacks.Callback):
             steps=steps,
             attribution=attribution,
             attribution_units=attribution_units,
+            annotations=annotations,
         )
         self.probe_data = probe_data
         self._log = RunLog(self.settings.log_dir)
         self._cost = CostMeter()
         self._writers = Writers(self.settings, self._log)
         self._listening = contextlib.ExitStack()
-        self._probe = self._source = None
+        self._probe = self._source = self._matches = None
         self._counters = []
 
     @property
@@ -175,6 +183,10 @@ class GateMonitor(keras.callbacks.Callback):
         self._source = ProbeSource(
             model, self.probe_data, settings, units, layer_steps(layers)
         )
+        if settings.annotations:
+            self._matches = ProbeMatches(
+                model, layers, settings.annotations, self._source.fixed
+            )
         if settings.track_training:
             strategy = model.distribute_strategy
             self._counters = [
@@ -218,6 +230,8 @@ class GateMonitor(keras.callbacks.Callback):
                 reducer.read(name, layer, results[name])
                 for name, layer in self._probe.layers
             ]
+            if self._matches is not None:
+                self._matches.fill(x, records)
             self._writers.probe(
                 step, self.model, self._probe.layers, x, run, source, records
             )

@@ -13,6 +13,7 @@ import os
 import keras
 
 from keras_gates.attribution import METHODS
+from keras_gates.discovery import as_marks
 from keras_gates.vocabulary import texts_of
 
 
@@ -41,6 +42,7 @@ class Settings:
     steps: tuple | None = None
     attribution: str | None = None
     attribution_units: int = 1
+    annotations: dict | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         for name in (
@@ -96,9 +98,18 @@ class Settings:
             )
         for name in ("track_training", "attribution"):
             _tensorflow_only(name, getattr(self, name))
+        _annotations(self.annotations)
 
     @classmethod
-    def of(cls, log_dir, layers=None, steps=None, vocabulary=None, **kwargs):
+    def of(
+        cls,
+        log_dir,
+        layers=None,
+        steps=None,
+        vocabulary=None,
+        annotations=None,
+        **kwargs,
+    ):
         """The settings of GateMonitor's arguments (normalized, checked):
         a tokenizer or lookup layer given as `vocabulary` becomes its
         texts."""
@@ -109,6 +120,7 @@ class Settings:
             layers=layers,
             steps=_window(steps),
             vocabulary=texts_of(vocabulary, "GateMonitor"),
+            annotations=_annotations(annotations),
             **kwargs,
         )
 
@@ -161,3 +173,27 @@ def _tensorflow_only(name, value):
             f"GateMonitor: `{name}` needs the TensorFlow backend (active: "
             f"{backend!r}); the probe statistics work on every backend."
         )
+
+
+def _annotations(annotations):
+    """`annotations` as a dict name -> function or 2-D bool array (None
+    stays None)."""
+    if annotations is None:
+        return None
+    if not isinstance(annotations, dict) or not annotations:
+        raise ValueError(
+            "GateMonitor: `annotations` must be a non-empty dict name -> "
+            "bool array (sequences, time) aligned with probe_data, or a "
+            f"function of the probe inputs; got {annotations!r}."
+        )
+    checked = {}
+    for name, source in annotations.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                "GateMonitor: `annotations` must be named by non-empty "
+                f"strings, got {name!r}."
+            )
+        if not callable(source):
+            source = as_marks(source, f"`annotations[{name!r}]`", "GateMonitor")
+        checked[name] = source
+    return checked

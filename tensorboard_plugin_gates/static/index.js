@@ -3,6 +3,7 @@
 // epoch, sequence, unit, pattern) and laying out the views. Data comes from
 // the plugin's JSON routes, relative to this module.
 
+import { drawCards } from "./cards.js";
 import { drawCell } from "./cell.js";
 import { el, clear } from "./dom.js";
 import { drawHeatmap } from "./heatmap.js";
@@ -28,7 +29,7 @@ function get(route, query = {}) {
 const state = {
   runs: {}, run: null, layer: null, gate: null, epoch: null, compare: null,
   sequence: 0, unit: null, hits: new Set(), range: null, threshold: null,
-  results: null,
+  results: null, cards: { sort: null, shown: 0 },
 };
 const parts = {};
 
@@ -50,7 +51,7 @@ export async function render() {
       el("p", { text: "Add keras_gates.GateMonitor(log_dir) to the callbacks of model.fit (or run keras-gates inspect --logdir), then reload." })));
     return;
   }
-  for (const name of ["controls", "status", "cell", "training", "sequence", "traces", "saturation", "unit"]) {
+  for (const name of ["controls", "status", "cell", "training", "sequence", "traces", "cards", "saturation", "unit"]) {
     parts[name] = el("div", { class: `part ${name}` });
   }
   app.append(
@@ -58,6 +59,7 @@ export async function render() {
     el("div", { class: "row" }, panel("The cell", parts.cell), panel("Over training", parts.training)),
     panel("Sequence view", parts.sequence),
     panel("Unit traces and pattern search", parts.traces),
+    panel("Unit cards", parts.cards),
     el("div", { class: "row" }, panel("Saturation map", parts.saturation), panel("Selected unit over epochs", parts.unit)),
   );
   choose({ run: Object.keys(state.runs)[0] });
@@ -135,7 +137,7 @@ async function update() {
   const { run, layer, gate, epoch, compare, sequence } = state;
   const query = { run, layer, gate, sequence };
   const sigmoid = info.sigmoid_gates.length > 0;
-  const [layerInfo, training, values, other, saturation, compared, unit] = await Promise.all([
+  const [layerInfo, training, values, other, saturation, compared, unit, units] = await Promise.all([
     get("layer", { run, layer }),
     get("training", { run, layer }),
     get("values", { ...query, epoch }),
@@ -143,6 +145,7 @@ async function update() {
     sigmoid ? get("saturation", { run, layer, epoch }) : null,
     sigmoid && compare !== null ? get("saturation", { run, layer, epoch: compare }) : null,
     state.unit === null ? null : get("unit", { run, layer, gate, unit: state.unit }),
+    get("units", { run, layer, gate, epoch }),
   ]);
   if (mine !== generation) return; // a newer selection is on its way
   clear(parts.status);
@@ -164,6 +167,10 @@ async function update() {
     unit: state.unit, hits: state.hits, range: state.range, threshold: state.threshold,
     results: state.results, maxWidth: width, onUnit,
     onSearch: (start, end, threshold) => search(start, end, threshold),
+  }));
+  clear(parts.cards).append(drawCards(units, {
+    values, unit: state.unit, state: state.cards, onUnit,
+    history: (u) => get("unit", { run, layer, gate, unit: u }),
   }));
   clear(parts.saturation).append(saturation
     ? drawSaturation(saturation, { unit: state.unit, gate, hits: state.hits, compare: compared, onUnit })

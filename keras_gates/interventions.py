@@ -58,18 +58,35 @@ class Intervened(keras.layers.Layer):
         return {ear.name: dict(ear.edits) for ear in self._ears}
 
     def call(self, inputs, training=False):
-        batch = ops.shape(keras.tree.flatten(inputs)[0])[0]
-        if self._batch > 1 and isinstance(batch, int) and batch != self._batch:
-            raise ValueError(
-                f"intervene: an edit's value has a batch axis of "
-                f"{self._batch} sequences, but the model was called on a "
-                f"batch of {batch}. Call it on batches of exactly "
-                f"{self._batch} (e.g. predict(x, batch_size={self._batch}))."
-            )
+        inputs = self._check_batch(inputs)
         with contextlib.ExitStack() as stack:
             for ear in self._ears:
                 stack.enter_context(listening(ear))
             return self.model(inputs, training=training)
+
+    def _check_batch(self, inputs):
+        """`inputs`, if an edit's value with a batch axis fits them."""
+        if self._batch == 1:
+            return inputs
+        batch = ops.shape(keras.tree.flatten(inputs)[0])[0]
+        message = (
+            f"intervene: an edit's value has a batch axis of {self._batch} "
+            f"sequences; call the model on batches of exactly {self._batch} "
+            f"(e.g. predict(x, batch_size={self._batch}))"
+        )
+        if isinstance(batch, int):
+            if batch != self._batch:
+                raise ValueError(f"{message}, not {batch}.")
+            return inputs
+        if keras.backend.backend() != "tensorflow":
+            return inputs
+        import tensorflow as tf
+
+        # Checked when the graph runs, before the layers (under XLA it is
+        # compiled to nothing: then the shapes' own error).
+        check = tf.debugging.assert_equal(batch, self._batch, message=message)
+        with tf.control_dependencies([check]):
+            return keras.tree.map_structure(tf.identity, inputs)
 
     @property
     def metrics(self):
@@ -77,6 +94,11 @@ class Intervened(keras.layers.Layer):
         # them, named "loss"): the outer model's would be overwritten by
         # them in `evaluate`'s results.
         return []
+
+    def compute_output_spec(self, inputs, training=False):
+        # The edits change values, not shapes (and a value with a batch
+        # axis fits no symbolic batch).
+        return self.model.compute_output_spec(inputs)
 
     def compute_mask(self, inputs, mask=None):
         return self.model.compute_mask(inputs, mask)

@@ -82,6 +82,12 @@ EXPLAIN_EXAMPLES = """examples:
       --layer lstm --gate forget --unit 3 --step 40 --method smoothgrad
   keras-gates explain model.keras --data x.npy --output 1 --method gradcam
 """
+ABLATE_EXAMPLES = """examples:
+  keras-gates ablate model.keras --data x.npy --labels y.npy --layer lstm \
+      --gate forget --top 10
+  keras-gates ablate model.keras --data x.npy --labels y.npy --layer lstm \
+      --gate forget --value 1
+"""
 BOARD_EXAMPLES = """examples:
   keras-gates board logs/demo
   keras-gates board logs/demo --port 6007
@@ -266,6 +272,23 @@ def parser():
         default=pathlib.Path("explain"),
         help="directory for the figure (explain/)",
     )
+
+    ablate = command(
+        "ablate",
+        "Print how much the model's loss grows when each unit of a gate is "
+        "held at its mean (or a number) at every step, largest first.",
+        ABLATE_EXAMPLES,
+    )
+    _add_model_and_data(ablate)
+    ablate.add_argument(
+        "--labels", type=pathlib.Path, required=True, help=".npy labels"
+    )
+    ablate.add_argument("--layer", required=True, help="recurrent layer")
+    ablate.add_argument("--gate", required=True, help="gate, e.g. forget")
+    ablate.add_argument(
+        "--value", default="mean", help="mean (default) or a number, e.g. 0"
+    )
+    ablate.add_argument("--top", type=_positive, help="units to print (all)")
 
     board_ = command(
         "board",

@@ -1,5 +1,5 @@
 """The `keras-gates` command: demo, describe, figures, inspect, explain,
-board.
+ablate, board.
 
 Every subcommand prints its results to stdout; a failure is one line on
 stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
@@ -221,9 +221,66 @@ def _board(args, parser):
         time.sleep(3600)
 
 
-def _load_data(path, model):
+def _ablate(args, parser):
+    from keras_gates.ablation import ablate, input_batches, unit_statistics
+    from keras_gates.layers.kind import kind_of
+    from keras_gates.lookup import check_gate, find_recurrent
+
+    model = _load_model(args.model)
+    x = _load_data(args.data, model)
+    y = _load_array(args.labels, "labels")
+    if len(y) != len(x):
+        raise ValueError(
+            f"{args.labels} holds {len(y)} labels for {len(x)} sequences"
+        )
+    ((_, layer),) = find_recurrent(model, [args.layer], "ablate")
+    check_gate(layer, args.gate, "ablate", args.layer)
+    kind = kind_of(layer)
+    found = unit_statistics(model, input_batches(x), [args.layer])
+    row = kind.gate_names.index(args.gate)
+    stats = {k: v[row] for k, v in found[args.layer].items()}
+    value = args.value
+    if value != "mean":
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--value must be 'mean' or a number, got {value!r}"
+            ) from None
+    rows = ablate(
+        model,
+        x,
+        y,
+        args.layer,
+        args.gate,
+        value=np.nan_to_num(stats["mean"]) if value == "mean" else value,
+    )
+    base = rows[0]["loss"] - rows[0]["delta"]
+    held = "its mean" if value == "mean" else f"{value:g}"
+    print(
+        f"{args.layer}/{args.gate} of {args.model} on {len(x)} sequences of "
+        f"{args.data}: each unit held at {held} at every step. Loss "
+        f"without a change: {base:.6g}.\n"
+    )
+    sigmoid = args.gate in kind.sigmoid_gates
+    print(
+        "| rank | unit | loss | delta | mean |"
+        + (" < 0.1 | > 0.9 |" if sigmoid else "")
+    )
+    print("|---:|---:|---:|---:|---:|" + ("---:|---:|" if sigmoid else ""))
+    for rank, row in enumerate(rows[: args.top], 1):
+        unit = row["unit"]
+        cells = [rank, unit, f"{row['loss']:.6g}", f"{row['delta']:+.4g}"]
+        cells.append(f"{stats['mean'][unit]:.3f}")
+        if sigmoid:
+            cells += [f"{stats[side][unit]:.1%}" for side in ("left", "right")]
+        print("| " + " | ".join(map(str, cells)) + " |")
+
+
+def _load_array(path, what="data"):
+    """A numeric array from a .npy file, with clear errors."""
     if not path.is_file():
-        raise ValueError(f"no such data file: {path}")
+        raise ValueError(f"no such {what} file: {path}")
     _check_npy_size(path)
     try:
         x = np.load(path, allow_pickle=False)
@@ -235,6 +292,11 @@ def _load_data(path, model):
         raise ValueError(f"{path} holds several arrays; give one .npy array")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise ValueError(f"{path} holds {x.dtype} values, not numbers")
+    return x
+
+
+def _load_data(path, model):
+    x = _load_array(path)
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
         raise ValueError(
@@ -287,6 +349,7 @@ COMMANDS = {
     "figures": _figures,
     "inspect": _inspect,
     "explain": _explain,
+    "ablate": _ablate,
     "board": _board,
 }
 

@@ -73,7 +73,7 @@ def table_rows(text, layer):
 
 
 @pytest.mark.parametrize(
-    "command", ["demo", "describe", "figures", "inspect", "explain"]
+    "command", ["demo", "describe", "figures", "inspect", "explain", "ablate"]
 )
 def test_help_has_examples(capfd, command):
     status, out, _ = run(capfd, command, "--help")
@@ -402,7 +402,9 @@ def test_console_script_error(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["demo", "--help"], ["demo", "--epochs", "0"]]
+    "argv",
+    [["--help"], ["demo", "--help"], ["demo", "--epochs", "0"]]
+    + [["ablate", "--help"]],
 )
 def test_help_and_bad_arguments_import_no_keras(argv):
     code = (

@@ -14,6 +14,9 @@ import keras
 
 from keras_gates.attribution import METHODS
 
+# The unit ablations per logged epoch of `importance=True`.
+IMPORTANCE_UNITS = 256
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
@@ -40,6 +43,7 @@ class Settings:
     steps: tuple | None = None
     attribution: str | None = None
     attribution_units: int = 1
+    importance: bool | int = False
 
     def __post_init__(self):
         for name in (
@@ -95,6 +99,17 @@ class Settings:
             )
         for name in ("track_training", "attribution"):
             _tensorflow_only(name, getattr(self, name))
+        importance = self.importance
+        if not isinstance(importance, bool):
+            _positive("importance", importance, "True, False or ")
+
+    @property
+    def importance_units(self):
+        """How many units' importance to measure per logged epoch (0:
+        none)."""
+        if isinstance(self.importance, bool):
+            return IMPORTANCE_UNITS if self.importance else 0
+        return self.importance
 
     @classmethod
     def of(cls, log_dir, layers=None, steps=None, **kwargs):
@@ -125,10 +140,11 @@ class Settings:
         return slice(start, stop)
 
 
-def _positive(name, value):
+def _positive(name, value, other=""):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(
-            f"GateMonitor: `{name}` must be a positive int, got {value!r}."
+            f"GateMonitor: `{name}` must be {other}a positive int, got "
+            f"{value!r}."
         )
 
 

@@ -84,6 +84,13 @@ def test_loss_importance_of_every_unit(tmp_path):
         assert np.abs(want).max() > 1e-5  # the ablations do change the loss
     _, first = _importance(app, "train", "lstm", "forget", 0)
     assert all(value is not None for value in first)
+    # The `unit` route: one unit's importance at every logged epoch.
+    _, last = _importance(app, "train", "lstm", "forget", 1)
+    status, unit = get_json(
+        app, "unit", run="train", layer="lstm", gate="forget", unit=2
+    )
+    assert status == 200 and unit["importance_measure"] == "loss"
+    assert [e["importance"] for e in unit["epochs"]] == [first[2], last[2]]
 
 
 def test_output_importance_and_the_budget(tmp_path):

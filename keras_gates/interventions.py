@@ -49,7 +49,8 @@ class Intervened(keras.layers.Layer):
         self.edit_variables = [
             v for edit in every for v in getattr(edit, "variables", ())
         ]
-        object.__setattr__(self, "_batch", max(e.value.shape[0] for e in every))
+        batch = max([e.value.shape[0] for e in every], default=1)
+        object.__setattr__(self, "_batch", batch)
         self.built = True
 
     @property
@@ -223,7 +224,8 @@ def intervene(model, edits):
             `keras_gates.gates` names them (`"bi/backward/forget"` for the
             backward half of a `Bidirectional` named `bi`). Steps and
             units index the gate arrays of `keras_gates.gates` (steps in
-            processing order under `go_backwards`).
+            processing order under `go_backwards`). Empty: the model as it
+            is (a baseline that shares its compiled setup).
 
     Returns:
         A `keras.Model` with `model`'s inputs and outputs.
@@ -245,9 +247,4 @@ def intervene(model, edits):
     owner = "intervene"
     check_model(model, owner)
     grouped = check_edits(model, edits, owner)
-    if not grouped:
-        raise ValueError(
-            f"{owner}: `edits` is empty; give at least one "
-            "'<layer>/<gate>': keras_gates.Set(...) or Scale(...)."
-        )
     return edited_model(model, grouped, f"{model.name}_edited")

@@ -81,22 +81,22 @@ class Ablation:
             reset()
 
 
-def unit_statistics(model, batches, layers=None, left=0.1, right=0.9):
+class UnitStatistics:
     """Every gate's per-unit mean and saturated fractions over the valid
-    steps of input batches, streamed (one probe pass per batch).
+    steps of input batches, streamed (one probe pass per batch); the probe
+    is compiled once, for every call.
 
     Args:
         model: a built Keras model.
-        batches: an iterable of model inputs.
         layers: names of the recurrent layers; default all.
         left, right: the saturation thresholds.
-
-    Returns:
-        dict layer name -> {"mean", "left", "right"}, each a (gates, units)
-        array in the layer kind's gate order (NaN where no step counted).
     """
 
-    def reduce(name, layer, gates, valid):
+    def __init__(self, model, layers=None, left=0.1, right=0.9):
+        self.left, self.right = left, right
+        self.probe = GateProbe(model, layers, "unit statistics", self._reduce)
+
+    def _reduce(self, name, layer, gates, valid):
         names = kind_of(layer).gate_names
         values = ops.cast(ops.stack([gates[g] for g in names]), "float32")
         values = ops.stop_gradient(values)
@@ -104,32 +104,40 @@ def unit_statistics(model, batches, layers=None, left=0.1, right=0.9):
         weight = ops.where(ops.isfinite(values), weight, 0.0)
         values = ops.where(weight > 0, values, 0.0)
         axes = (1, 2)
+        below = ops.where(values < self.left, weight, 0.0)
+        above = ops.where(values > self.right, weight, 0.0)
         return {
             "sum": ops.sum(values * weight, axis=axes),
             "count": ops.sum(weight, axis=axes),
-            "left": ops.sum(ops.where(values < left, weight, 0.0), axes),
-            "right": ops.sum(ops.where(values > right, weight, 0.0), axes),
+            "left": ops.sum(below, axis=axes),
+            "right": ops.sum(above, axis=axes),
         }
 
-    probe = GateProbe(model, layers, "unit statistics", reduce)
-    totals = None
-    for x in batches:
-        found = probe.run(x)
-        if totals is not None:
-            found = keras.tree.map_structure(np.add, totals, found)
-        totals = found
-    if totals is None:
-        raise ValueError("the data holds no sequences.")
-    result = {}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for name, t in totals.items():
-            count = np.where(t["count"] > 0, t["count"], np.nan)
-            result[name] = {
-                "mean": t["sum"] / count,
-                "left": t["left"] / count,
-                "right": t["right"] / count,
-            }
-    return result
+    def __call__(self, batches):
+        """dict layer name -> {"mean", "left", "right"}, each a (gates,
+        units) array in the layer kind's gate order (NaN where no step
+        counted), over `batches` (an iterable of model inputs)."""
+        totals = None
+        for x in batches:
+            found = self.probe.run(x)
+            if totals is not None:
+                found = keras.tree.map_structure(np.add, totals, found)
+            totals = found
+        if totals is None:
+            raise ValueError("the data holds no sequences.")
+        result = {}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for name, t in totals.items():
+                count = np.where(t["count"] > 0, t["count"], np.nan)
+                result[name] = {k: t[k] / count for k in ("left", "right")} | {
+                    "mean": t["sum"] / count
+                }
+        return result
+
+
+def unit_statistics(model, batches, layers=None, left=0.1, right=0.9):
+    """`UnitStatistics(model, layers, left, right)(batches)`."""
+    return UnitStatistics(model, layers, left, right)(batches)
 
 
 def input_batches(x, batch_size=None):

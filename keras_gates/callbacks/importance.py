@@ -20,7 +20,7 @@ left out are NaN (null in the dashboard).
 
 import numpy as np
 
-from keras_gates.ablation import Ablation, unit_statistics
+from keras_gates.ablation import Ablation, UnitStatistics
 from keras_gates.interventions import compile_like
 from keras_gates.layers.kind import kind_of
 
@@ -59,6 +59,7 @@ class Importance:
         self.order = measured_first(self.layers, budget)
         targets = dict.fromkeys((name, gate) for name, gate, _ in self.order)
         self.ablation = Ablation(model, list(targets), loss="mae")
+        self.statistics = UnitStatistics(model, [n for n, _ in self.layers])
         self._compiled_for = "output"
 
     def _prepare(self, measure):
@@ -81,8 +82,7 @@ class Importance:
         has_loss = compiled and self.model.loss is not None
         measure = "loss" if y is not None and has_loss else "output"
         edited = self._prepare(measure)
-        names = [name for name, _ in self.layers]
-        means = unit_statistics(self.model, [x], names)
+        means = self.statistics([x])
         found = {
             name: np.full(
                 (len(kind_of(layer).gate_names), layer.cell.units), np.nan

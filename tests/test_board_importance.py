@@ -87,6 +87,7 @@ def test_saturation_map_and_unit_show_importance(served):
         )
         ranked = sorted(range(len(forget)), key=lambda u: forget[u])
         assert [radii[u] for u in ranked] == sorted(radii.values())
+        assert radii[ranked[-1]] > radii[ranked[0]]
         top = ranked[-1]
         # Selecting the most important unit: its importance over epochs.
         dots.and_(frame.locator(f'[data-unit="{top}"]')).dispatch_event("click")

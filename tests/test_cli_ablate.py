@@ -40,10 +40,10 @@ def test_table(capfd, saved):
     folder, model, x, y = saved
     argv = ["ablate", folder / "model.keras", "--data", folder / "x.npy"]
     argv += ["--labels", folder / "y.npy", "--layer", "lstm"]
-    status, out, err = run(capfd, *argv, "--gate", "forget", "--top", "2")
+    status, out, err = run(capfd, *argv, "--gate", "forget")
     assert status == 0, err
     rows = _rows(out)
-    assert len(rows) == 2
+    assert len(rows) == 4
     expected = keras_gates.ablate(model, x, y, "lstm", "forget")
     forget = keras_gates.gates(model, x)["lstm"]["forget"]
     for row, want in zip(rows, expected):
@@ -56,6 +56,8 @@ def test_table(capfd, saved):
         assert shut == f"{(values < 0.1).mean():.1%}"
         assert opened == f"{(values > 0.9).mean():.1%}"
     assert int(rows[0][1]) == READ
+    status, out, _ = run(capfd, *argv, "--gate", "forget", "--top", "2")
+    assert status == 0 and _rows(out) == rows[:2]
     # A number, a gate that is not a sigmoid gate: no saturation columns.
     status, out, err = run(capfd, *argv, "--gate", "cell", "--value", "0")
     assert status == 0, err

@@ -94,13 +94,13 @@ def test_loss_importance_of_every_unit(tmp_path):
 
 
 def test_output_importance_and_the_budget(tmp_path):
-    """No labels: the mean absolute change of the outputs. A budget of 5
-    units: the LSTM's sigmoid gates first (input 0-2, forget 0-1), every
-    other unit null."""
+    """No labels: the mean absolute change of the outputs. A budget of 10
+    units: the sigmoid gates first, the LSTM's (input, forget, output:
+    9 units) then the GRU's first update unit; every other unit null."""
     model = _model()
     x, y = _data()
     monitor = keras_gates.GateMonitor(
-        tmp_path, probe_data=x[:8], importance=5, figures=False
+        tmp_path, probe_data=x[:8], importance=10, figures=False
     )
     model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
     app = client(tmp_path)
@@ -109,15 +109,27 @@ def test_output_importance_and_the_budget(tmp_path):
     want = expected(model, x[:8], None, "lstm", "input")
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-7)
     assert min(want) > 0
-    _, forget = _importance(app, "train", "lstm", "forget", 0)
-    assert [v is None for v in forget] == [False, False, True]
-    for layer, gate in [
-        ("lstm", "output"),
-        ("lstm", "hidden"),
-        ("gru", "update"),
-    ]:
-        _, values = _importance(app, "train", layer, gate, 0)
-        assert values == [None] * len(values), (layer, gate)
+    measured = {
+        (layer, gate): [
+            v is not None for v in _importance(app, "train", layer, gate, 0)[1]
+        ]
+        for layer, gate in [
+            ("lstm", "forget"),
+            ("lstm", "output"),
+            ("lstm", "candidate"),
+            ("lstm", "hidden"),
+            ("gru", "update"),
+            ("gru", "reset"),
+        ]
+    }
+    assert measured == {
+        ("lstm", "forget"): [True] * 3,
+        ("lstm", "output"): [True] * 3,
+        ("lstm", "candidate"): [False] * 3,
+        ("lstm", "hidden"): [False] * 3,
+        ("gru", "update"): [True, False],
+        ("gru", "reset"): [False, False],
+    }
 
 
 def test_validation_data_has_labels(tmp_path):

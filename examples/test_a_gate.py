@@ -27,6 +27,12 @@ newline), which the table shows as a check.
     python examples/test_a_gate.py            # about 5 minutes on 2 cores
     python examples/test_a_gate.py --model demo_lstm.keras   # keep it
     python examples/test_a_gate.py --quick    # seconds (used in tests)
+    python examples/test_a_gate.py --logdir logs/test_a_gate
+    keras-gates board logs/test_a_gate
+
+With `--logdir`, GateMonitor(importance=True) also logs the gates of these
+windows and the importance of every forget unit on them for the Gates
+dashboard (its saturation map sizes each unit's dot by it).
 """
 
 import argparse
@@ -216,6 +222,24 @@ def draw(plain, held, randoms, units, path):
     return path
 
 
+def log_importance(model, x, y, corpus, logdir):
+    """GateMonitor's logs of the windows, with every unit's importance, as
+    after one epoch (what `keras-gates inspect --logdir` does, plus
+    importance)."""
+    monitor = keras_gates.GateMonitor(
+        logdir,
+        probe_data=(x, y),
+        vocabulary=corpus.chars,
+        importance=True,
+        figures=False,
+    )
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    monitor.on_epoch_end(0)
+    monitor.on_train_end()
+    print(f"importance logged: keras-gates board {logdir}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int)
@@ -225,6 +249,7 @@ def main(argv=None):
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--out", default="test_a_gate.png")
     parser.add_argument("--model", help="a .keras file to load or save")
+    parser.add_argument("--logdir", help="log importance for the dashboard")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     settings = DemoSettings(cells=("lstm",))
@@ -294,6 +319,8 @@ def main(argv=None):
     print(table(rows))
     path = draw(plain, held, draws, units, pathlib.Path(args.out))
     print(f"\nfigure: {path}")
+    if args.logdir:
+        log_importance(model, x, y, corpus, args.logdir)
     return {
         "units": units,
         "rate": rate,

@@ -14,6 +14,13 @@ unit selected.
 
     python examples/why_gates_open.py
     python scripts/dashboard_screenshots.py logs/why_gates_open --attribution
+
+With `--importance`, the logs of `examples/test_a_gate.py --logdir`: the
+saturation map of the forget gate, dots sized by importance, and the most
+important unit over epochs.
+
+    python examples/test_a_gate.py --logdir logs/test_a_gate
+    python scripts/dashboard_screenshots.py logs/test_a_gate --importance
 """
 
 import argparse
@@ -124,11 +131,34 @@ def shoot_attribution(url, out):
         browser.close()
 
 
+def shoot_importance(url, out):
+    """The saturation map with dots sized by importance, the most
+    important forget unit selected."""
+    with opened(url) as (browser, page, frame):
+        frame.locator("svg.cell g.gate[data-gate=forget]").click()
+        dots = frame.locator('svg.scatter[data-gate="forget"] circle.dot')
+        dots.first.wait_for()
+        found = [
+            (float(dots.nth(i).get_attribute("data-importance")), i)
+            for i in range(dots.count())
+        ]
+        top = dots.nth(max(found)[1])
+        unit = top.get_attribute("data-unit")
+        top.dispatch_event("click")
+        frame.locator("svg.unit-importance").wait_for()
+        frame.locator(".row").nth(1).screenshot(
+            path=out / "dashboard_importance.png"
+        )
+        print(f"forget unit {unit}, importance {max(found)[0]}")
+        browser.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logdir", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, default="docs/images")
     parser.add_argument("--attribution", action="store_true")
+    parser.add_argument("--importance", action="store_true")
     args = parser.parse_args(argv)
     board = subprocess.Popen(
         [sys.executable, "-m", "keras_gates_cli", "board", str(args.logdir)],
@@ -140,6 +170,9 @@ def main(argv=None):
         url = board.stdout.readline().split()[3]
         if args.attribution:
             shoot_attribution(url, args.out)
+            return
+        if args.importance:
+            shoot_importance(url, args.out)
             return
         shoot(url, "lstm/train", args.out, "lstm")
         shoot(url, "gru/train", args.out, "gru")

@@ -1,13 +1,9 @@
-"""The `keras-gates` command's entry point and arguments.
+"""The `keras-gates` command's entry point, arguments and demo defaults.
 
-A module of its own, outside the `keras_gates` package: importing
-`keras_gates` imports Keras and TensorFlow (so that `import keras_gates`
-registers its layers for `keras.saving.load_model`), which takes seconds.
-Here `--help` and bad arguments are answered with the standard library
-alone; a valid command then runs `keras_gates.commands`, with
-TensorFlow's start-up log (written by its C++ runtime straight to the
-process's stderr) kept off the terminal and shown only if the command fails
-unexpectedly. `python -m keras_gates_cli ...` is the same command.
+Outside the `keras_gates` package, whose import imports Keras (to register
+its layers), so that `--help` and bad arguments answer at once; a valid
+command runs `keras_gates.commands`, TensorFlow's start-up log kept off the
+terminal unless it fails. `python -m keras_gates_cli` is the same command.
 """
 
 import argparse
@@ -53,50 +49,51 @@ class DemoSettings:
         return dataclasses.replace(self, epochs=3, units=64, max_chars=200_000)
 
 
-DEMO_EXAMPLES = """examples:
-  keras-gates demo                     # LSTM and GRU, a few minutes
-  keras-gates demo --quick             # under a minute
-  keras-gates demo --cell gru --epochs 20 --units 256
-  keras-gates demo --text my_book.txt --logdir logs/book
-"""
-DESCRIBE_EXAMPLES = """examples:
-  keras-gates describe --cell lstm --units 128 --input-dim 32
-  keras-gates describe --cell gru --units 4 --input-dim 3
-  keras-gates describe model.keras
-"""
-FIGURES_EXAMPLES = """examples:
-  keras-gates figures --units 16 --input-dim 8 --out figures
-  keras-gates figures model.keras --out figures --format svg
-"""
-INSPECT_EXAMPLES = """examples:
-  keras-gates inspect model.keras --data x.npy
-  keras-gates inspect model.keras --data x.npy --logdir logs/inspect
-  keras-gates inspect model.keras --data x.npy --layers lstm --max-samples 64
-  keras-gates inspect model.keras --data ids.npy --vocabulary vocab.json \
-      --logdir logs/inspect
-  keras-gates inspect text_model.keras --data texts.npy --logdir logs/text
-"""
-EXPLAIN_EXAMPLES = """examples:
-  keras-gates explain model.keras --data x.npy --layer lstm --gate forget \
-      --unit 3
-  keras-gates explain model.keras --data ids.npy --vocabulary vocab.json \
-      --layer lstm --gate forget --unit 3 --step 40 --method smoothgrad
-  keras-gates explain model.keras --data x.npy --output 1 --method gradcam
-  keras-gates explain text_model.keras --data texts.npy --output 0
-"""
-MATCH_EXAMPLES = """examples:
-  keras-gates match model.keras --data ids.npy --annotation in_quotes.npy
-  keras-gates match model.keras --data ids.npy --vocabulary vocab.json \
-      --regex '"[^"\\n]*"' --gate input --top 20
-"""
-SEARCH_EXAMPLES = """examples:
-  keras-gates search model.keras --data ids.npy --vocabulary vocab.json \
-      --layer lstm --gate forget --units 3 17 --length 5
-"""
-BOARD_EXAMPLES = """examples:
-  keras-gates board logs/demo
-  keras-gates board logs/demo --port 6007
-"""
+# Examples shown by each subcommand's --help.
+EXAMPLES = {
+    "demo": (
+        "demo                     # LSTM and GRU, a few minutes",
+        "demo --quick             # under a minute",
+        "demo --cell gru --epochs 20 --units 256",
+        "demo --text my_book.txt --logdir logs/book",
+    ),
+    "describe": (
+        "describe --cell lstm --units 128 --input-dim 32",
+        "describe model.keras",
+    ),
+    "figures": (
+        "figures --units 16 --input-dim 8 --out figures",
+        "figures model.keras --out figures --format svg",
+    ),
+    "inspect": (
+        "inspect model.keras --data x.npy --logdir logs/inspect",
+        "inspect model.keras --data x.npy --layers lstm --max-samples 64",
+        "inspect model.keras --data ids.npy --vocabulary vocab.json",
+        "inspect text_model.keras --data texts.npy --logdir logs/text",
+    ),
+    "explain": (
+        "explain model.keras --data x.npy --layer lstm --gate forget --unit 3",
+        "explain model.keras --data ids.npy --layer lstm --gate forget "
+        "--unit 3 --step 40 --method smoothgrad --vocabulary vocab.json",
+        "explain model.keras --data x.npy --output 1 --method gradcam",
+    ),
+    "match": (
+        "match model.keras --data ids.npy --annotation in_quotes.npy",
+        "match model.keras --data ids.npy --vocabulary vocab.json "
+        '--regex \'"[^"\\n]*"\' --gate input --top 20',
+    ),
+    "search": (
+        "search model.keras --data ids.npy --vocabulary vocab.json "
+        "--layer lstm --gate forget --units 3 17 --length 5",
+    ),
+    "ablate": (
+        "ablate model.keras --data x.npy --labels y.npy --layer lstm "
+        "--gate forget --top 10",
+        "ablate model.keras --data x.npy --labels y.npy --layer lstm "
+        "--gate forget --value 1",
+    ),
+    "board": ("board logs/demo", "board logs/demo --port 6007"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,12 +125,13 @@ def parser():
         dest="command", required=True, parser_class=_Parser
     )
 
-    def command(name, help, epilog):
+    def command(name, help):
+        shown = (f"  keras-gates {line}" for line in EXAMPLES[name])
         sub = commands.add_parser(
             name,
             help=help,
             description=help,
-            epilog=epilog,
+            epilog="examples:\n" + "\n".join(shown) + "\n",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(parser=sub)
@@ -143,7 +141,6 @@ def parser():
         "demo",
         "Train character-level LSTM and GRU models on Python's own source "
         "code with GateMonitor, then report their gates.",
-        DEMO_EXAMPLES,
     )
     defaults = DemoSettings()
     demo_.set_defaults(settings=defaults)
@@ -183,7 +180,6 @@ def parser():
         "describe",
         "Print the dimension table of a cell of given sizes, or of every "
         "recurrent layer of a saved model.",
-        DESCRIBE_EXAMPLES,
     )
     _add_sizes(describe_, CELLS)
 
@@ -192,7 +188,6 @@ def parser():
         "Draw the four figures (simple RNN cell, LSTM gates, LSTM "
         "dimensions, LSTM vs GRU) for given sizes or for every recurrent "
         "layer of a saved model.",
-        FIGURES_EXAMPLES,
     )
     _add_sizes(figures_, None)
     figures_.add_argument(
@@ -210,7 +205,6 @@ def parser():
         "inspect",
         "Print the gate statistics of a saved model on data, and optionally "
         "write them as TensorBoard logs.",
-        INSPECT_EXAMPLES,
     )
     _add_model_and_data(inspect)
     inspect.add_argument(
@@ -230,90 +224,76 @@ def parser():
         action="store_true",
         help="leave out the dimension table of every layer",
     )
-    inspect.add_argument(
-        "--vocabulary",
-        type=pathlib.Path,
-        help="JSON list of the token texts, by id, for the Gates dashboard "
-        "(default: the model's own TextVectorization, lookup or tokenizer)",
-    )
+    _add_vocabulary(inspect)
 
     explain = command(
         "explain",
         "Print which input steps move a gate unit (or a model output) most "
         "on one sequence, and draw the sequence coloured by attribution "
         "with the unit's values beneath.",
-        EXPLAIN_EXAMPLES,
     )
     _add_model_and_data(explain)
     explain.add_argument(
         "--sample", type=int, default=0, help="which sequence (0)"
     )
-    explain.add_argument("--layer", help="recurrent layer name")
-    explain.add_argument("--gate", help="gate name, e.g. forget")
+    _add_layer_and_gate(explain, required=False)
     explain.add_argument("--unit", type=int, help="unit index")
-    explain.add_argument(
-        "--output",
-        type=int,
-        help="explain this index of the model output instead of a gate",
-    )
-    explain.add_argument(
-        "--step", type=int, help="the target's step (default: all steps)"
-    )
+    explain.add_argument("--output", type=int, help="or an output index")
+    explain.add_argument("--step", type=int, help="its step (default: all)")
     explain.add_argument(
         "--method",
         choices=["saliency", "smoothgrad", "gradient_x_input", "gradcam"],
         default="saliency",
     )
+    _add_top_and_vocabulary(explain, 10)
     explain.add_argument(
-        "--top", type=_positive, default=10, help="steps to print (10)"
-    )
-    explain.add_argument(
-        "--vocabulary",
-        type=pathlib.Path,
-        help="JSON list of the token texts, by id (default: the model's "
-        "own TextVectorization, lookup or tokenizer)",
-    )
-    explain.add_argument(
-        "--out",
-        type=pathlib.Path,
-        default=pathlib.Path("explain"),
-        help="directory for the figure (explain/)",
+        "--out", type=pathlib.Path, default="explain", help="figure folder"
     )
 
     match = command(
         "match",
         "Rank the units of every gate by how well they track an annotation "
         "over a data set (ROC AUC, folded: 1 perfect, 0.5 none).",
-        MATCH_EXAMPLES,
     )
     _add_model_and_data(match)
     match.add_argument(
         "--annotation", type=pathlib.Path, help=".npy bool array (N, time)"
     )
     match.add_argument("--regex", help="or the tokens a regex matches")
-    match.add_argument("--layer", help="recurrent layer name (default: all)")
-    match.add_argument("--gate", help="gate name (default: all)")
+    _add_layer_and_gate(match, required=False)
     _add_top_and_vocabulary(match, 10)
 
     search = command(
         "search",
         "Find the ranges of a data set where some units are on together, "
         "off just before and after (LSTMVis's match).",
-        SEARCH_EXAMPLES,
     )
     _add_model_and_data(search)
-    search.add_argument("--layer", required=True, help="recurrent layer")
-    search.add_argument("--gate", required=True, help="gate name")
+    _add_layer_and_gate(search, required=True)
     search.add_argument("--units", type=int, nargs="+", required=True)
     search.add_argument("--length", type=_positive, required=True)
     search.add_argument("--threshold", type=float, default=0.5)
     _add_top_and_vocabulary(search, 20)
 
+    ablate = command(
+        "ablate",
+        "Print how much the model's loss grows when each unit of a gate is "
+        "held at its mean (or a number) at every step, largest first.",
+    )
+    _add_model_and_data(ablate)
+    ablate.add_argument(
+        "--labels", type=pathlib.Path, required=True, help=".npy labels"
+    )
+    _add_layer_and_gate(ablate, required=True)
+    ablate.add_argument(
+        "--value", default="mean", help="mean (default) or a number, e.g. 0"
+    )
+    ablate.add_argument("--top", type=_positive, help="units to print (all)")
+
     board_ = command(
         "board",
         "Start TensorBoard on 127.0.0.1 for a log directory and print the "
         "address of its Gates dashboard; Ctrl-C stops it.",
-        BOARD_EXAMPLES,
     )
     board_.add_argument("logdir", type=pathlib.Path, help="log directory")
     board_.add_argument(
@@ -340,8 +320,25 @@ def _add_top_and_vocabulary(parser, top):
     parser.add_argument(
         "--top", type=_positive, default=top, help=f"how many to print ({top})"
     )
+    _add_vocabulary(parser)
+
+
+def _add_vocabulary(parser):
     parser.add_argument(
-        "--vocabulary", type=pathlib.Path, help="JSON list of token texts"
+        "--vocabulary",
+        type=pathlib.Path,
+        help="JSON list of the token texts, by id (default: the model's "
+        "own TextVectorization, lookup or tokenizer)",
+    )
+
+
+def _add_layer_and_gate(parser, required):
+    optional = "" if required else " (default: all)"
+    parser.add_argument(
+        "--layer", required=required, help=f"recurrent layer name{optional}"
+    )
+    parser.add_argument(
+        "--gate", required=required, help=f"gate, e.g. forget{optional}"
     )
 
 

@@ -1,5 +1,5 @@
 """The `keras-gates` command: demo, describe, figures, inspect, explain,
-match, search, board.
+match, search, ablate, board.
 
 Every subcommand prints its results to stdout; a failure is one line on
 stderr (`keras-gates <subcommand>: error: ...`) and exit status 1 (2 for
@@ -198,6 +198,7 @@ COMMANDS = {
     "explain": _explain,
     "match": unit_commands.match,
     "search": unit_commands.run_search,
+    "ablate": unit_commands.ablate,
     "board": _board,
 }
 

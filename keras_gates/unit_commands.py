@@ -1,9 +1,13 @@
-"""The `keras-gates match` and `keras-gates search` subcommands: the units
-that track an annotation, and the ranges where some units are on together
-(`keras_gates.match_units`, `keras_gates.search`), as tables."""
+"""The `keras-gates` subcommands about single units, as tables: `match`
+(the units that track an annotation, `keras_gates.match_units`), `search`
+(the ranges where some units are on together, `keras_gates.search`) and
+`ablate` (what each unit of a gate costs the loss, `keras_gates.ablate`).
+"""
 
 import json
 import re
+
+import numpy as np
 
 from keras_gates import annotations
 from keras_gates.cli_files import (
@@ -86,3 +90,59 @@ def run_search(args, parser):
             f"| {rank} | {f['sequence']} | {f['start']}-{f['end']} | "
             f"{f['score']:.3f} | {text} |"
         )
+
+
+def ablate(args, parser):
+    from keras_gates.ablation import ablate, input_batches, unit_statistics
+    from keras_gates.layers.kind import kind_of
+    from keras_gates.lookup import check_gate, find_recurrent
+
+    model = load_model(args.model)
+    x = load_data(args.data, model)
+    y = load_npy(args.labels)
+    if len(y) != len(x):
+        raise ValueError(
+            f"{args.labels} holds {len(y)} labels for {len(x)} sequences"
+        )
+    ((_, layer),) = find_recurrent(model, [args.layer], "ablate")
+    check_gate(layer, args.gate, "ablate", args.layer)
+    kind = kind_of(layer)
+    found = unit_statistics(model, input_batches(x), [args.layer])
+    row = kind.gate_names.index(args.gate)
+    stats = {k: v[row] for k, v in found[args.layer].items()}
+    value = args.value
+    if value != "mean":
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--value must be 'mean' or a number, got {value!r}"
+            ) from None
+    rows = ablate(
+        model,
+        x,
+        y,
+        args.layer,
+        args.gate,
+        value=np.nan_to_num(stats["mean"]) if value == "mean" else value,
+    )
+    base = rows[0]["loss"] - rows[0]["delta"]
+    held = "its mean" if value == "mean" else f"{value:g}"
+    print(
+        f"{args.layer}/{args.gate} of {args.model} on {len(x)} sequences of "
+        f"{args.data}: each unit held at {held} at every step. Loss "
+        f"without a change: {base:.6g}.\n"
+    )
+    sigmoid = args.gate in kind.sigmoid_gates
+    print(
+        "| rank | unit | loss | delta | mean |"
+        + (" < 0.1 | > 0.9 |" if sigmoid else "")
+    )
+    print("|---:|---:|---:|---:|---:|" + ("---:|---:|" if sigmoid else ""))
+    for rank, row in enumerate(rows[: args.top], 1):
+        unit = row["unit"]
+        cells = [rank, unit, f"{row['loss']:.6g}", f"{row['delta']:+.4g}"]
+        cells.append(f"{stats['mean'][unit]:.3f}")
+        if sigmoid:
+            cells += [f"{stats[side][unit]:.1%}" for side in ("left", "right")]
+        print("| " + " | ".join(map(str, cells)) + " |")

@@ -18,10 +18,14 @@ Bidirectional(LSTM(64)) x 2 -> Dense, 200 steps).
     python scripts/bench_monitor.py --quick
     python scripts/bench_monitor.py --cell gru --jit off
     python scripts/bench_monitor.py --attribution saliency   # a fifth way
+    python scripts/bench_monitor.py --importance             # another
 
 `--attribution METHOD` adds a fifth way: GateMonitor at its defaults with
 `attribution=METHOD` (the model output and the most saturated unit of every
-sigmoid gate, on the dashboard's 4 sequences, every epoch).
+sigmoid gate, on the dashboard's 4 sequences, every epoch). `--importance`
+adds GateMonitor at its defaults with `importance=True` (256 units
+mean-ablated, each a forward pass over the probe's 256 sequences with their
+labels, every epoch).
 """
 
 import argparse
@@ -125,6 +129,7 @@ def main(argv=None):
         "--attribution",
         choices=["saliency", "smoothgrad", "gradient_x_input", "gradcam"],
     )
+    parser.add_argument("--importance", action="store_true")
     args = parser.parse_args(argv)
     text = args.model == "text"
     args.samples = args.samples or (1024 if text else 4096)
@@ -166,6 +171,12 @@ def main(argv=None):
         modes[f"GateMonitor, attribution={args.attribution}"] = lambda: [
             keras_gates.GateMonitor(
                 fresh(), probe_data=x[:256], attribution=args.attribution
+            )
+        ]
+    if args.importance:
+        modes["GateMonitor, importance=True"] = lambda: [
+            keras_gates.GateMonitor(
+                fresh(), probe_data=(x[:256], y[:256]), importance=True
             )
         ]
     jit = args.jit == "on"

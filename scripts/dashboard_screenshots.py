@@ -24,6 +24,12 @@ With `--cards GATE`, only the unit cards of the demo's LSTM gate GATE,
 sorted by their match to the first annotation, the best one selected.
 
     python scripts/dashboard_screenshots.py logs/demo --cards cell
+With `--importance`, the logs of `examples/test_a_gate.py --logdir`: the
+saturation map of the forget gate, dots sized by importance, and the most
+important unit over epochs.
+
+    python examples/test_a_gate.py --logdir logs/test_a_gate
+    python scripts/dashboard_screenshots.py logs/test_a_gate --importance
 """
 
 import argparse
@@ -185,6 +191,25 @@ def shoot_cards(url, gate, out):
         frame.locator(".unit-card svg.card-epochs").nth(7).wait_for()
         panel(frame, "Unit cards").screenshot(path=out / "dashboard_cards.png")
         print(f"{gate}: unit {best.get_attribute('data-unit')} selected")
+def shoot_importance(url, out):
+    """The saturation map with dots sized by importance, the most
+    important forget unit selected."""
+    with opened(url) as (browser, page, frame):
+        frame.locator("svg.cell g.gate[data-gate=forget]").click()
+        dots = frame.locator('svg.scatter[data-gate="forget"] circle.dot')
+        dots.first.wait_for()
+        found = [
+            (float(dots.nth(i).get_attribute("data-importance")), i)
+            for i in range(dots.count())
+        ]
+        top = dots.nth(max(found)[1])
+        unit = top.get_attribute("data-unit")
+        top.dispatch_event("click")
+        frame.locator("svg.unit-importance").wait_for()
+        frame.locator(".row").nth(1).screenshot(
+            path=out / "dashboard_importance.png"
+        )
+        print(f"forget unit {unit}, importance {max(found)[0]}")
         browser.close()
 
 
@@ -195,6 +220,7 @@ def main(argv=None):
     parser.add_argument("--attribution", action="store_true")
     parser.add_argument("--text", action="store_true")
     parser.add_argument("--cards", metavar="GATE")
+    parser.add_argument("--importance", action="store_true")
     args = parser.parse_args(argv)
     board = subprocess.Popen(
         [sys.executable, "-m", "keras_gates_cli", "board", str(args.logdir)],
@@ -211,6 +237,8 @@ def main(argv=None):
             shoot_text(url, args.out)
         if args.cards:
             shoot_cards(url, args.cards, args.out)
+        if args.importance:
+            shoot_importance(url, args.out)
             return
         shoot(url, "lstm/train", args.out, "lstm")
         shoot(url, "gru/train", args.out, "gru")

@@ -18,7 +18,8 @@ from tensorboard_plugin_gates.reader import (
 
 
 def unit(reader, run, layer, gate, unit):
-    """One unit's histogram of one gate at every logged epoch."""
+    """One unit's histogram of one gate at every logged epoch, and its
+    importance there (null where not measured)."""
     info = reader.layer(run, layer)
     index = gate_index(info, gate)
     if not 0 <= unit < info["units"]:
@@ -26,15 +27,27 @@ def unit(reader, run, layer, gate, unit):
             f"layer {layer!r} has units 0 to {info['units'] - 1}, not {unit}"
         )
     scales = dict(reader.series(run, layer, "scale"))
+    try:
+        logged = dict(reader.series(run, layer, "importance"))
+    except NotFound:
+        logged = {}
+    importance = {step: from_json(value) for step, value in logged.items()}
+    measures = [found["measure"] for found in importance.values()]
     return {
         "gate": gate,
         "unit": unit,
+        "importance_measure": measures[-1] if measures else None,
         "epochs": [
             {
                 "epoch": step,
                 "low": float(scales[step][index, 0]),
                 "high": float(scales[step][index, 1]),
                 "counts": counts[index, unit].tolist(),
+                "importance": (
+                    importance[step]["values"][index][unit]
+                    if step in importance
+                    else None
+                ),
             }
             for step, counts in reader.series(run, layer, "histograms")
             if step in scales

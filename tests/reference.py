@@ -4,6 +4,8 @@
 `spec` is a `conftest.CellSpec`; weights come from `layer.get_weights()`.
 """
 
+import functools
+
 import numpy as np
 
 
@@ -11,11 +13,17 @@ def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def _numpy_step(spec, weights, x_t, states):
+def _keep(name, value):
+    return value
+
+
+def _numpy_step(spec, weights, x_t, states, edit=_keep):
     """One step with the default activations; returns (states, gates).
 
     Keras column order: LSTM i, f, c, o; GRU z, r, h. GRU with
     reset_after=True has a (2, 3H) bias: row 0 input, row 1 recurrent.
+    `edit(name, value)` may change each gate where it is computed; what
+    follows in the step uses the changed value.
     """
     kernel, recurrent = weights[0], weights[1]
     bias = weights[2] if len(weights) == 3 else None
@@ -26,9 +34,12 @@ def _numpy_step(spec, weights, x_t, states):
         if bias is not None:
             z = z + bias
         z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
-        i, f, g, o = _sigmoid(z_i), _sigmoid(z_f), np.tanh(z_c), _sigmoid(z_o)
-        c = f * c + i * g
-        h = o * np.tanh(c)
+        i = edit("input", _sigmoid(z_i))
+        f = edit("forget", _sigmoid(z_f))
+        g = edit("candidate", np.tanh(z_c))
+        o = edit("output", _sigmoid(z_o))
+        c = edit("cell", f * c + i * g)
+        h = edit("hidden", o * np.tanh(c))
         gates = dict(input=i, forget=f, candidate=g, output=o, cell=c, hidden=h)
         return [h, c], gates
     if spec.name == "GRU":
@@ -43,33 +54,43 @@ def _numpy_step(spec, weights, x_t, states):
                 )
                 rec = rec + bias[1]
             r_z, r_r, r_h = np.split(rec, 3, axis=-1)
-            update, reset = _sigmoid(x_z + r_z), _sigmoid(x_r + r_r)
-            candidate = np.tanh(x_h + reset * r_h)
+            update = edit("update", _sigmoid(x_z + r_z))
+            reset = edit("reset", _sigmoid(x_r + r_r))
+            candidate = edit("candidate", np.tanh(x_h + reset * r_h))
         else:
             assert bias is None or bias.shape == (3 * units,)
             if bias is not None:
                 x_z, x_r, x_h = (
                     v + b for v, b in zip((x_z, x_r, x_h), np.split(bias, 3))
                 )
-            update = _sigmoid(x_z + h @ recurrent[:, :units])
-            reset = _sigmoid(x_r + h @ recurrent[:, units : 2 * units])
-            candidate = np.tanh(x_h + (reset * h) @ recurrent[:, 2 * units :])
-        h = update * h + (1.0 - update) * candidate
+            update = edit("update", _sigmoid(x_z + h @ recurrent[:, :units]))
+            reset = edit(
+                "reset", _sigmoid(x_r + h @ recurrent[:, units : 2 * units])
+            )
+            candidate = edit(
+                "candidate",
+                np.tanh(x_h + (reset * h) @ recurrent[:, 2 * units :]),
+            )
+        h = edit("hidden", update * h + (1.0 - update) * candidate)
         return [h], dict(
             update=update, reset=reset, candidate=candidate, hidden=h
         )
     z = x_t @ kernel + h @ recurrent
     if bias is not None:
         z = z + bias
-    h = np.tanh(z)
+    h = edit("hidden", np.tanh(z))
     return [h], dict(hidden=h)
 
 
-def numpy_rnn(spec, weights, x, mask=None, go_backwards=False, states=None):
+def numpy_rnn(
+    spec, weights, x, mask=None, go_backwards=False, states=None, edit=None
+):
     """Run the recurrence in float64; returns (final states, gates).
 
     Gates are (batch, time, units) in processing order, zero at masked
-    steps; at masked steps the states are carried over unchanged.
+    steps; at masked steps the states are carried over unchanged. With
+    `edit(step, name, value)`, each gate of each step (counted in
+    processing order) is changed where it is computed.
     """
     weights = [np.asarray(w, "float64") for w in weights]
     batch, time, _ = x.shape
@@ -81,10 +102,11 @@ def numpy_rnn(spec, weights, x, mask=None, go_backwards=False, states=None):
         mask = np.ones((batch, time), bool)
     order = range(time - 1, -1, -1) if go_backwards else range(time)
     gates = {name: [] for name in spec.gate_names}
-    for t in order:
+    for step, t in enumerate(order):
         keep = mask[:, t, None]
+        change = _keep if edit is None else functools.partial(edit, step)
         new_states, step_gates = _numpy_step(
-            spec, weights, np.asarray(x[:, t], "float64"), states
+            spec, weights, np.asarray(x[:, t], "float64"), states, change
         )
         states = [np.where(keep, n, s) for n, s in zip(new_states, states)]
         for name in spec.gate_names:

@@ -75,7 +75,16 @@ def table_rows(text, layer):
 
 @pytest.mark.parametrize(
     "command",
-    ["demo", "describe", "figures", "inspect", "explain", "match", "search"],
+    [
+        "demo",
+        "describe",
+        "figures",
+        "inspect",
+        "explain",
+        "match",
+        "search",
+        "ablate",
+    ],
 )
 def test_help_has_examples(capfd, command):
     status, out, _ = run(capfd, command, "--help")
@@ -414,7 +423,9 @@ def test_console_script_error(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["demo", "--help"], ["demo", "--epochs", "0"]]
+    "argv",
+    [["--help"], ["demo", "--help"], ["demo", "--epochs", "0"]]
+    + [["ablate", "--help"]],
 )
 def test_help_and_bad_arguments_import_no_keras(argv):
     code = (

@@ -347,7 +347,27 @@ def check_text_classifier(module, tmp_path, capsys):
     assert set(words) <= set(vocabulary[2:])
 
 
+def check_test_a_gate(module, tmp_path, capsys):
+    result = module.main(["--quick", "--out", str(tmp_path / "gate.png")])
+    out = capsys.readouterr().out
+    plain, held = result["loss"]["plain"], result["loss"]["held"]
+    assert plain.shape == held.shape and plain.shape[1] == 64
+    at = module.AT
+    # The edit starts at the newline: no earlier prediction can change;
+    # later ones do.
+    np.testing.assert_allclose(held[:, :at], plain[:, :at], atol=1e-5)
+    assert np.abs(held[:, at:] - plain[:, at:]).max() > 1e-4
+    assert len(result["loss"]["random"]) == 2
+    units, rate = result["units"], result["rate"]
+    assert units and all(0 <= rate[u] <= 1 for u in units)
+    assert f"the {len(units)} shut units" in out
+    assert "| held open from the newline | before it |" in out
+    assert result["figure"].is_file()
+    assert result["figure"].stat().st_size > 10_000
+
+
 CHECKS = {
+    "test_a_gate": check_test_a_gate,
     "why_gates_open": check_why_gates_open,
     "char_rnn": check_char_rnn,
     "adding_problem": check_adding_problem,
@@ -402,4 +422,5 @@ def test_examples_found():
         "bidirectional_text",
         "why_gates_open",
         "text_classifier",
+        "test_a_gate",
     }

@@ -14,6 +14,7 @@ import keras
 
 from keras_gates.callbacks import hooks
 from keras_gates.callbacks.cost import CostMeter
+from keras_gates.callbacks.importance import Importance
 from keras_gates.callbacks.matches import ProbeMatches
 from keras_gates.callbacks.run_log import RunLog
 from keras_gates.callbacks.settings import Settings
@@ -79,6 +80,11 @@ class GateMonitor(keras.callbacks.Callback):
             the probe inputs returning one: each unit's ROC AUC against
             each, per logged epoch, for the dashboard's unit cards
             (`keras_gates.match_units` on the probe).
+        importance: per logged epoch, mean-ablate gate units one at a time
+            on the probe and log how much the loss (with labels: probe_data
+            `(x, y)` or validation data), else the outputs, change; True:
+            256 units, sigmoid gates first (an int: that many); default
+            False. See `keras_gates.callbacks.importance`.
 
     Example:
 
@@ -116,6 +122,7 @@ class GateMonitor(keras.callbacks.Callback):
         attribution=None,
         attribution_units=1,
         annotations=None,
+        importance=False,
     ):
         super().__init__()
         self.settings = Settings.of(
@@ -141,13 +148,15 @@ class GateMonitor(keras.callbacks.Callback):
             attribution=attribution,
             attribution_units=attribution_units,
             annotations=annotations,
+            importance=importance,
         )
         self.probe_data = probe_data
         self._log = RunLog(self.settings.log_dir)
         self._cost = CostMeter()
         self._writers = Writers(self.settings, self._log)
         self._listening = contextlib.ExitStack()
-        self._probe = self._source = self._matches = None
+        self._probe = self._source = None
+        self._matches = self._importance = None
         self._counters = []
 
     @property
@@ -200,6 +209,10 @@ class GateMonitor(keras.callbacks.Callback):
             hooks.claim(model, self)
             for listener in listeners:
                 self._listening.enter_context(listener)
+        if settings.importance_units:
+            self._importance = Importance(
+                model, layers, settings.importance_units
+            )
         self._writers.begin(model, layers)
         if listeners or self._source.sample is not None:
             # fit made (but has not traced) its train function: make it
@@ -232,13 +245,15 @@ class GateMonitor(keras.callbacks.Callback):
             ]
             if self._matches is not None:
                 self._matches.fill(x, records)
+            if self._importance is not None:
+                self._importance.measure(x, self._source.labels, records)
             self._writers.probe(
                 step, self.model, self._probe.layers, x, run, source, records
             )
         spent = self._cost.take(
             started,
-            f"Lower probe_values (now {self.settings.probe_values}), raise "
-            "freq or pass dashboard=False.",
+            f"Lower probe_values (now {self.settings.probe_values}) or "
+            "importance, raise freq or pass dashboard=False.",
         )
         self._writers.seconds(step, spent, summaries)
 

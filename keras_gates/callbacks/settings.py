@@ -16,6 +16,9 @@ from keras_gates.attribution import METHODS
 from keras_gates.discovery import as_marks
 from keras_gates.vocabulary import texts_of
 
+# The unit ablations per logged epoch of `importance=True`.
+IMPORTANCE_UNITS = 256
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
@@ -43,6 +46,7 @@ class Settings:
     attribution: str | None = None
     attribution_units: int = 1
     annotations: dict | None = dataclasses.field(default=None, compare=False)
+    importance: bool | int = False
 
     def __post_init__(self):
         for name in (
@@ -99,6 +103,17 @@ class Settings:
         for name in ("track_training", "attribution"):
             _tensorflow_only(name, getattr(self, name))
         _annotations(self.annotations)
+        importance = self.importance
+        if not isinstance(importance, bool):
+            _positive("importance", importance, "True, False or ")
+
+    @property
+    def importance_units(self):
+        """How many units' importance to measure per logged epoch (0:
+        none)."""
+        if isinstance(self.importance, bool):
+            return IMPORTANCE_UNITS if self.importance else 0
+        return self.importance
 
     @classmethod
     def of(
@@ -141,10 +156,11 @@ class Settings:
         return slice(start, stop)
 
 
-def _positive(name, value):
+def _positive(name, value, other=""):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(
-            f"GateMonitor: `{name}` must be a positive int, got {value!r}."
+            f"GateMonitor: `{name}` must be {other}a positive int, got "
+            f"{value!r}."
         )
 
 

@@ -9,6 +9,8 @@ probe may compute: sequences x steps x units of the monitored layers).
 What it cannot read it says before the fit trains (a ValueError when
 nothing is left to monitor, else a warning), or, for validation data it
 sees only at the first epoch's end, in a warning: the fit goes on.
+The labels of those sequences are kept when there are any (`probe_data=(x,
+y)`, validation data), for GateMonitor's importance.
 """
 
 import warnings
@@ -40,10 +42,12 @@ class ProbeSource:
     def __init__(self, model, probe_data, settings, units, steps=None):
         self.model, self.settings, self.units = model, settings, units
         self.steps = steps
-        self.fixed = self.sample = None
+        self.fixed = self.sample = self.labels = self._fixed_labels = None
         self._warned = False
         if probe_data is not None:
-            self.fixed = self._bounded(take(probe_data, settings.max_probe))
+            self.fixed, self._fixed_labels = self._bounded(
+                *take(probe_data, settings.max_probe)
+            )
             check_inputs(model, self.fixed, "GateMonitor: probe_data")
             return
         # Validation data shows up only at the first epoch end: keep the
@@ -62,12 +66,15 @@ class ProbeSource:
 
     def batch(self):
         """`(inputs, run, what they are)` to probe with; inputs None when
-        there are none (warned once)."""
+        there are none (warned once). `labels` is then their labels, or
+        None."""
+        self.labels = None
         if self.fixed is not None:
+            self.labels = self._fixed_labels
             return self.fixed, "train", "probe_data"
         iterator = getattr(self.model, "_eval_epoch_iterator", None)
         if iterator is not None:
-            x = first_sequences(
+            x, self.labels = first_sequences(
                 iterator.data_adapter.get_numpy_iterator(),
                 self.settings.max_probe,
             )
@@ -77,11 +84,8 @@ class ProbeSource:
                 # Not checked before the fit: said, and the fit goes on.
                 self._warn(f"{error} No gates are logged; pass probe_data.")
                 x = None
-            return (
-                None if x is None else self._bounded(x),
-                "validation",
-                "the validation data (the first ones)",
-            )
+            x, self.labels = self._bounded(x, self.labels)
+            return x, "validation", "the validation data (the first ones)"
         x = self.sample.read() if self.sample.available else None
         if x is None:
             why = self.sample.unavailable or "none seen yet"
@@ -106,45 +110,66 @@ class ProbeSource:
         values = max(1, steps * self.units)
         return max(1, min(settings.max_probe, settings.probe_values // values))
 
-    def _bounded(self, x):
-        """Probe inputs `x` cut to the sequences the budget allows, with
-        `steps` the layers' (else the first input's second axis)."""
+    def _bounded(self, x, y=None):
+        """Probe inputs `x` (and labels `y`) cut to the sequences the
+        budget allows, with `steps` the layers' (else the first input's
+        second axis)."""
+        if x is None:
+            return None, None
         shape = np.shape(keras.tree.flatten(x)[0])
         steps = self.steps or (shape[1] if len(shape) > 1 else 1)
         count = self._budget(steps)
-        return keras.tree.map_structure(lambda a: a[:count], x)
+        return _first(x, count), _first(y, count)
+
+
+def _first(data, count):
+    """The first `count` sequences of arrays (None stays None)."""
+    if data is None:
+        return None
+    return keras.tree.map_structure(lambda a: np.asarray(a)[:count], data)
 
 
 def take(data, max_probe):
-    """At most `max_probe` input sequences from array, tuple or dataset."""
+    """`(inputs, labels or None)` of at most `max_probe` sequences from
+    arrays, an `(x, y[, sample_weight])` tuple or a dataset."""
     if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset
-        data = first_sequences(data.as_numpy_iterator(), max_probe)
-        if data is None:
+        x, y = first_sequences(data.as_numpy_iterator(), max_probe)
+        if x is None:
             raise ValueError("GateMonitor: probe_data dataset is empty.")
-        return data
+        return x, y
+    y = None
     if isinstance(data, tuple):
-        data = data[0]
-    return keras.tree.map_structure(lambda a: np.asarray(a)[:max_probe], data)
+        data, y = data[0], (data[1] if len(data) > 1 else None)
+    return _first(data, max_probe), _first(y, max_probe)
 
 
 def first_sequences(batches, max_probe):
-    """The inputs of the first `max_probe` sequences of some batches.
+    """`(inputs, labels)` of the first `max_probe` sequences of some
+    batches.
 
-    Batches are inputs or `(x, y[, sample_weight])` tuples; returns None
-    when there are none.
+    Batches are inputs or `(x, y[, sample_weight])` tuples; the labels are
+    None when batches have none, both None when there are no batches.
     """
-    kept, count = [], 0
+    kept, labels, count = [], [], 0
     for batch in batches:
-        x = batch[0] if isinstance(batch, tuple) else batch
+        x, y = batch, None
+        if isinstance(batch, tuple):
+            x, y = batch[0], (batch[1] if len(batch) > 1 else None)
         kept.append(x)
+        labels.append(y)
         count += batch_size(x)
         if count >= max_probe:
             break
     if not kept:
-        return None
-    return keras.tree.map_structure(
-        lambda *parts: np.concatenate(parts)[:max_probe], *kept
-    )
+        return None, None
+
+    def joined(parts):
+        return keras.tree.map_structure(
+            lambda *arrays: np.concatenate(arrays)[:max_probe], *parts
+        )
+
+    has_labels = all(y is not None for y in labels)
+    return joined(kept), joined(labels) if has_labels else None
 
 
 def batch_size(x):

@@ -1,4 +1,4 @@
-"""Changes made to a gate inside the time loop: `Set` and `Scale`.
+"""Changes made to a gate inside the time loop: `Set`, `Scale` and `Switch`.
 
 An edit names which units and steps of one gate it changes and how; the
 layer's loop applies it at each step right where the gate is computed, so
@@ -10,6 +10,7 @@ under `go_backwards`), as the gates of `keras_gates.gates` do.
 
 import numbers
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -119,6 +120,58 @@ class Scale(GateEdit):
 
     def new_values(self, current, value):
         return current * value
+
+
+class Switch(Set):
+    """`Set` held in two variables: which units are set, and to what.
+
+    A compiled function that runs a layer with a `Switch` reads the
+    variables at each run, so that `choose` (between runs) ablates another
+    unit without a new trace: `keras_gates.ablate` and GateMonitor's
+    importance run one compiled function for every unit this way. Nothing
+    is set until `choose` is called. Every step is edited.
+
+    Args:
+        count: the number of units of the gate.
+        name: the prefix of the variables' names.
+    """
+
+    def __init__(self, count, name="switch"):
+        self.units = self.steps = None
+        self.value = np.zeros((1, 1, 1), "float32")
+        self.count = int(count)
+        self.on, self.to = (
+            keras.Variable(
+                np.zeros(self.count, "float32"),
+                trainable=False,
+                name=f"{name}_{what}",
+            )
+            for what in ("on", "to")
+        )
+
+    @property
+    def variables(self):
+        """The two variables, to be tracked by the model that runs it."""
+        return [self.on, self.to]
+
+    def choose(self, units=(), values=0.0):
+        """Set `units` (a list of indices) to `values` (a number or one
+        per unit) from now on; no units: change nothing."""
+        on = np.zeros(self.count, "float32")
+        to = np.zeros(self.count, "float32")
+        units = list(units)
+        on[units] = 1.0
+        to[units] = values
+        self.on.assign(on)
+        self.to.assign(to)
+
+    def tensors(self, time, units, dtype):
+        blank = ops.zeros((time, 1, 1), dtype)
+        where = ops.greater(blank + ops.cast(self.on, dtype), 0.5)
+        return where, blank + ops.cast(self.to, dtype)
+
+    def __repr__(self):
+        return f"Switch({self.count} units)"
 
 
 def _indices(chosen, owner, what):

@@ -7,6 +7,7 @@ import { drawCards } from "./cards.js";
 import { drawCell } from "./cell.js";
 import { el, clear } from "./dom.js";
 import { drawHeatmap } from "./heatmap.js";
+import { dotSizes, drawUnitImportance, importanceOf, resultNote } from "./importance.js";
 import { drawSaturation, drawUnitHistograms } from "./saturation.js";
 import { drawTraces } from "./traces.js";
 import { drawTraining } from "./training.js";
@@ -137,7 +138,8 @@ async function update() {
   const { run, layer, gate, epoch, compare, sequence } = state;
   const query = { run, layer, gate, sequence };
   const sigmoid = info.sigmoid_gates.length > 0;
-  const [layerInfo, training, values, other, saturation, compared, unit, units] = await Promise.all([
+  const measured = [...new Set([...info.sigmoid_gates, gate])];
+  const [layerInfo, training, values, other, saturation, compared, unit, units, importance] = await Promise.all([
     get("layer", { run, layer }),
     get("training", { run, layer }),
     get("values", { ...query, epoch }),
@@ -146,6 +148,7 @@ async function update() {
     sigmoid && compare !== null ? get("saturation", { run, layer, epoch: compare }) : null,
     state.unit === null ? null : get("unit", { run, layer, gate, unit: state.unit }),
     get("units", { run, layer, gate, epoch }),
+    importanceOf(get, { run, layer, epoch }, measured),
   ]);
   if (mine !== generation) return; // a newer selection is on its way
   clear(parts.status);
@@ -167,17 +170,19 @@ async function update() {
     unit: state.unit, hits: state.hits, range: state.range, threshold: state.threshold,
     results: state.results, maxWidth: width, onUnit,
     onSearch: (start, end, threshold) => search(start, end, threshold),
+    note: (u) => resultNote(importance, gate, u),
   }));
   clear(parts.cards).append(drawCards(units, {
     values, unit: state.unit, state: state.cards, onUnit,
     history: (u) => get("unit", { run, layer, gate, unit: u }),
   }));
   clear(parts.saturation).append(saturation
-    ? drawSaturation(saturation, { unit: state.unit, gate, hits: state.hits, compare: compared, onUnit })
+    ? drawSaturation(saturation, { unit: state.unit, gate, hits: state.hits, compare: compared, onUnit, sizes: dotSizes(importance) })
     : el("p", { text: `A ${info.kind} has no sigmoid gates: nothing saturates.` }));
   clear(parts.unit).append(unit
     ? el("div", {}, el("p", { text: `unit ${state.unit} of ${gate}: its values on all probe sequences at each logged epoch` }),
-      drawUnitHistograms(unit, epoch, info.sigmoid_gates.includes(gate)))
+      drawUnitHistograms(unit, epoch, info.sigmoid_gates.includes(gate)),
+      drawUnitImportance(unit, epoch))
     : el("p", { text: "Click a unit in any view to follow it here." }));
 }
 

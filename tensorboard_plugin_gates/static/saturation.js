@@ -10,12 +10,13 @@ const SIZE = 200, PAD = 34;
 /** One scatter panel per sigmoid gate of a /saturation answer.
  *
  * `view`: {unit, gate, hits: Set (units found for `gate`), compare: a
- *          /saturation answer or null, onUnit(unit)}.
+ *          /saturation answer or null, onUnit(unit), sizes: dots sized by
+ *          importance (importance.js `dotSizes`) or null}.
  */
 export function drawSaturation(data, view) {
   const panels = Object.entries(data.gates).map(([gate, fractions]) =>
     panel(gate, fractions, data, view));
-  return el("div", { class: "saturation-panels" }, panels);
+  return el("div", {}, el("div", { class: "saturation-panels" }, panels), view.sizes && view.sizes.legend);
 }
 
 function panel(gate, { left, right }, data, view) {
@@ -42,15 +43,23 @@ function panel(gate, { left, right }, data, view) {
       cx: x(l), cy: y(compare.right[unit]), r: 4, class: "compare-dot",
     }, tip(`unit ${unit} at epoch ${view.compare.epoch}`))));
   }
-  const order = [...left.keys()].sort((a, b) => (a === view.unit) - (b === view.unit));
+  // Larger dots first (smaller ones stay visible), the selected unit last.
+  const sizes = view.sizes;
+  const size = (unit) => (sizes ? sizes.radius(gate, unit) : 0);
+  const order = [...left.keys()].sort((a, b) =>
+    (a === view.unit) - (b === view.unit) || size(b) - size(a));
   for (const unit of order) {
     const selected = unit === view.unit;
+    const colour = selected ? SELECTED : gate === view.gate && view.hits.has(unit) ? HIT : gateColour(gate);
+    const ring = sizes && !sizes.measured(gate, unit);
     chart.append(svg("circle", {
-      cx: x(left[unit]), cy: y(right[unit]), r: selected ? 7 : 5,
-      class: selected ? "dot selected" : "dot", "data-unit": unit,
-      fill: selected ? SELECTED : gate === view.gate && view.hits.has(unit) ? HIT : gateColour(gate),
+      cx: x(left[unit]), cy: y(right[unit]),
+      r: (sizes ? sizes.radius(gate, unit) : 5) + (selected ? 2 : 0),
+      class: `dot${selected ? " selected" : ""}${ring ? " unmeasured" : ""}`, "data-unit": unit,
+      "data-importance": sizes ? sizes.value(gate, unit) ?? "none" : null,
+      fill: ring ? "none" : colour, style: ring ? `stroke: ${colour}` : null,
       onclick: () => view.onUnit(unit),
-    }, tip(`unit ${unit}: shut ${pct(left[unit])}, open ${pct(right[unit])} of the steps`)));
+    }, tip(`unit ${unit}: shut ${pct(left[unit])}, open ${pct(right[unit])} of the steps${sizes ? sizes.note(gate, unit) : ""}`)));
   }
   return el("figure", {}, el("figcaption", { text: gate }), chart);
 }

@@ -11,7 +11,8 @@ const LEFT = 46, TOP = 10, BOTTOM = 24, HEIGHT = 220;
  *
  * `view`: {unit, hits: Set, range: [start, end] or null, threshold,
  *          results: [{unit, score}] or null, maxWidth, onUnit(unit),
- *          onSearch(start, end, threshold)}.
+ *          onSearch(start, end, threshold), note(unit): text after a
+ *          result (its importance) or undefined}.
  */
 export function drawTraces(data, view) {
   const { units, steps, low, high } = data;
@@ -127,5 +128,5 @@ function results(view) {
   return el("ol", { class: "results" }, view.results.map(({ unit, score }) =>
     el("li", {},
       el("button", { class: "unit-link", "data-unit": unit, onclick: () => view.onUnit(unit), text: `unit ${unit}` }),
-      ` score ${fmt(score, 3)}`)));
+      ` score ${fmt(score, 3)}${view.note ? view.note(unit) : ""}`)));
 }

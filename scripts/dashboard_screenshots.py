@@ -191,6 +191,8 @@ def shoot_cards(url, gate, out):
         frame.locator(".unit-card svg.card-epochs").nth(7).wait_for()
         panel(frame, "Unit cards").screenshot(path=out / "dashboard_cards.png")
         print(f"{gate}: unit {best.get_attribute('data-unit')} selected")
+
+
 def shoot_importance(url, out):
     """The saturation map with dots sized by importance, the most
     important forget unit selected."""

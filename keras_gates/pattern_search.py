@@ -17,6 +17,7 @@ from keras import ops
 from keras_gates import streaming
 from keras_gates.lookup import check_gate, check_units, find_recurrent
 from keras_gates.probe import GateProbe
+from keras_gates.vocabulary import Tokens
 from tensorboard_plugin_gates.writer import token_text
 
 
@@ -117,8 +118,10 @@ def search(
             longest).
         threshold: on at or above, off below; default 0.5.
         top: how many ranges to return (int), or None for all.
-        vocabulary: token texts by id: with token id inputs (batch, time),
-            each range comes with its tokens.
+        vocabulary: token texts by id (see `keras_gates.vocabulary`):
+            with token id inputs (batch, time), or a model with its own
+            vocabulary layer (then by default), each range comes with its
+            tokens.
         context: tokens shown before and after each range; default 5.
         batch_size: sequences per batch for arrays; default about 2**24
             gate values per batch.
@@ -127,7 +130,8 @@ def search(
     Returns:
         A list of dicts, best first: `sequence` (its index in the data
         set), `start`, `end` (inclusive, input order), `score`; with a
-        vocabulary also `before`, `tokens` and `after` (lists of texts).
+        vocabulary (given, or the model's own) also `before`, `tokens` and
+        `after` (lists of texts).
 
     Example:
 
@@ -148,6 +152,7 @@ def search(
     check_gate(found, gate, owner, name)
     chosen = check_units(units, found.cell.units, f"{owner}: layer '{name}'")
     probe = GateProbe(model, [name], owner, reduce=_keep(gate, chosen))
+    tokens = Tokens(model, vocabulary)
     if batch_size is None and not streaming.is_dataset(x):
         batch_size = streaming.default_batch_size(x, found.cell.units * 6)
     kept, size = [], None
@@ -159,6 +164,9 @@ def search(
         if found.go_backwards:  # back into input order
             values, valid = values[:, ::-1], valid[:, ::-1]
         rows, starts, ends, scores = windows(values, valid, threshold, lengths)
+        ids = None
+        if tokens.texts is not None and len(rows):
+            ids, _ = tokens.steps(inputs)
         for row, start, end, score in zip(rows, starts, ends, scores):
             match = {
                 "sequence": first + int(row),
@@ -166,9 +174,9 @@ def search(
                 "end": int(end),
                 "score": float(score),
             }
-            if vocabulary is not None:
+            if ids is not None:
                 match.update(
-                    _tokens(inputs, row, start, end, vocabulary, context)
+                    _tokens(ids, row, start, end, tokens.texts, context)
                 )
             item = (match["score"], -match["sequence"], -match["start"], match)
             if top is None or len(kept) < top:
@@ -187,9 +195,9 @@ def _keep(gate, units):
     return reduce
 
 
-def _tokens(inputs, row, start, end, vocabulary, context):
+def _tokens(ids, row, start, end, vocabulary, context):
     """The texts of a range's tokens and of `context` tokens around it."""
-    ids = np.asarray(inputs)
+    ids = np.asarray(ids)
     if ids.ndim != 2:
         raise ValueError(
             "search: `vocabulary` labels token ids (batch, time); the "

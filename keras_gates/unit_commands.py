@@ -18,20 +18,26 @@ from keras_gates.cli_files import (
 )
 from keras_gates.discovery import match_units
 from keras_gates.pattern_search import search
+from keras_gates.vocabulary import Tokens
 
 
 def match(args, parser):
     if (args.annotation is None) == (args.regex is None):
         parser.error("give --annotation or --regex (with --vocabulary)")
-    if args.regex is not None and args.vocabulary is None:
-        parser.error("--regex needs --vocabulary, to read the tokens")
     model = load_model(args.model)
     x = load_data(args.data, model)
-    vocabulary = load_vocabulary(args.vocabulary)
+    tokens = Tokens(model, load_vocabulary(args.vocabulary))
     if args.regex is not None:
-        join = "" if all(len(str(t)) == 1 for t in vocabulary) else " "
+        if tokens.texts is None:
+            parser.error(
+                "--regex needs --vocabulary (the model has no vocabulary "
+                "layer of its own), to read the tokens"
+            )
+        ids, _ = tokens.steps(x)
+        texts = list(_texts(tokens.texts))
+        join = "" if all(len(t) == 1 for t in texts) else " "
         try:
-            marked = annotations.regex(x, vocabulary, args.regex, join)
+            marked = annotations.regex(ids, tokens.texts, args.regex, join)
         except re.error as error:
             raise ValueError(f"--regex {args.regex!r}: {error}") from None
         what = f"the regex {args.regex!r}"
@@ -56,7 +62,7 @@ def match(args, parser):
 def run_search(args, parser):
     model = load_model(args.model)
     x = load_data(args.data, model)
-    vocabulary = load_vocabulary(args.vocabulary)
+    vocabulary = Tokens(model, load_vocabulary(args.vocabulary)).texts
     found = search(
         model,
         x,
@@ -81,15 +87,19 @@ def run_search(args, parser):
     for rank, f in enumerate(found, 1):
         text = ""
         if vocabulary is not None:
-            joined = (
-                "".join if all(len(t) == 1 for t in vocabulary) else " ".join
-            )
+            single = all(len(t) == 1 for t in _texts(vocabulary))
+            joined = "".join if single else " ".join
             parts = (joined(f[k]) for k in ("before", "tokens", "after"))
             text = json.dumps("{}[{}]{}".format(*parts))[1:-1]
         print(
             f"| {rank} | {f['sequence']} | {f['start']}-{f['end']} | "
             f"{f['score']:.3f} | {text} |"
         )
+
+
+def _texts(vocabulary):
+    """The token texts of a vocabulary (a list, or a dict by id)."""
+    return vocabulary.values() if isinstance(vocabulary, dict) else vocabulary
 
 
 def ablate(args, parser):

@@ -217,6 +217,48 @@ def test_attribution_of_texts_is_that_of_their_ids():
         assert (got[ids[rows] != 0] != 0).any()
 
 
+@tf_only
+def test_match_and_search_on_texts_are_those_on_their_ids(tmp_path, capfd):
+    corpus, model, twin, ids = on_texts_and_ids(12, seed=4)
+    vocabulary = model.get_layer("words").get_vocabulary()
+    marks = ids == vocabulary.index("the")
+    expected = keras_gates.match_units(twin, ids, marks, top=None)
+    got = keras_gates.match_units(model, corpus, marks, top=None)
+    for found in (expected, got):
+        for match in found:
+            match["score"] = round(match["score"], 5)
+    assert got == expected
+    # A range search labels its steps with the model's own words.
+    forget = keras_gates.gates(twin, ids)["lstm"]["forget"][..., 0]
+    threshold = float(np.median(forget[ids != 0]))
+    kwargs = dict(threshold=threshold, top=None, context=2)
+    on_ids = keras_gates.search(
+        twin, ids, "lstm", "forget", [0], 1, vocabulary=vocabulary, **kwargs
+    )
+    assert on_ids, "the median threshold finds ranges"
+    on_texts = keras_gates.search(
+        model, corpus, "lstm", "forget", [0], 1, **kwargs
+    )
+    assert [m["tokens"] for m in on_texts] == [m["tokens"] for m in on_ids]
+    for match in on_texts:
+        row = ids[match["sequence"]]
+        span = row[match["start"] : match["end"] + 1]
+        assert match["tokens"] == [vocabulary[i] for i in span]
+    # The command reads the words with the model's own vocabulary too.
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "texts.npy", corpus[:, 0])
+    status = keras_gates_cli.main(
+        ["match", str(tmp_path / "m.keras"), "--data"]
+        + [str(tmp_path / "texts.npy"), "--regex", r"\bthe\b", "--top", "3"]
+    )
+    out = capfd.readouterr().out
+    assert status == 0, out
+    rows = [line.split("|")[1:-1] for line in out.splitlines()]
+    rows = [r for r in rows if r and r[0].strip().isdigit()]
+    units = [(r[1].strip(), r[2].strip(), int(r[3])) for r in rows]
+    assert units == [(m["layer"], m["gate"], m["unit"]) for m in got[:3]]
+
+
 def monitor_once(model, probe, logdir, **kwargs):
     """One logged epoch of GateMonitor on `probe`, without a fit (as
     `keras-gates inspect` does); returns the train run's summaries."""

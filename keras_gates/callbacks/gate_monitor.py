@@ -75,16 +75,12 @@ class GateMonitor(keras.callbacks.Callback):
         attribution, attribution_units: a `keras_gates.attribution` method
             run per logged epoch on the dashboard's sequences for the model
             output and the 1 most saturated unit of each sigmoid gate.
-        annotations: dict name -> a bool array (sequences, time) aligned
-            with `probe_data`, True at the steps to match, or a function of
-            the probe inputs returning one: each unit's ROC AUC against
-            each, per logged epoch, for the dashboard's unit cards
-            (`keras_gates.match_units` on the probe).
-        importance: per logged epoch, mean-ablate gate units one at a time
-            on the probe and log how much the loss (with labels: probe_data
-            `(x, y)` or validation data), else the outputs, change; True:
-            256 units, sigmoid gates first (an int: that many); default
-            False. See `keras_gates.callbacks.importance`.
+        annotations: {name: bool (sequences, time) aligned with the probe,
+            or a function of its inputs}: each unit's match (ROC AUC) per
+            logged epoch, for the dashboard's unit cards.
+        importance: True (256 units, sigmoid gates first) or a number:
+            per logged epoch, the loss (or output) change when each unit is
+            held at its mean on the probe; default False.
 
     Example:
 

@@ -192,16 +192,16 @@ def _values(value, mean, count, owner):
 
 
 def ablate(
-    model,
+    model: keras.Model,
     x,
     y,
-    layer,
-    gate,
-    units=None,
-    value="mean",
-    batch_size=None,
-    verbose="auto",
-):
+    layer: str,
+    gate: str,
+    units: list | None = None,
+    value: str | float = "mean",
+    batch_size: int | None = None,
+    verbose: str | int = "auto",
+) -> list[dict]:
     """How much the model's loss changes when each gate unit is ablated.
 
     Each unit (or group of units) in turn is set, at every step and inside

@@ -25,7 +25,7 @@ import numpy as np
 from tensorboard_plugin_gates.writer import token_text
 
 
-def token_texts(ids, vocabulary=None):
+def token_texts(ids, vocabulary=None) -> np.ndarray:
     """The text of every token: `vocabulary[id]` (as the dashboard shows
     it, `#id` for an id the vocabulary lacks), the id itself without a
     vocabulary; str arrays are texts already. Returns an object array of
@@ -52,14 +52,14 @@ def _rows(texts):
     return texts.reshape(-1, texts.shape[-1]), texts.shape
 
 
-def token_in(ids, vocabulary, tokens):
+def token_in(ids, vocabulary, tokens) -> np.ndarray:
     """Steps whose token's text is one of `tokens`."""
     texts = token_texts(ids, vocabulary)
     wanted = {str(t) for t in tokens}
     return np.isin(texts.astype(str), list(wanted))
 
 
-def regex(ids, vocabulary, pattern, join=""):
+def regex(ids, vocabulary, pattern: str, join: str = "") -> np.ndarray:
     """Steps whose token overlaps a match of the regular expression
     `pattern` in the text of its sequence: the token texts joined with
     `join` ("" for characters, " " for words)."""
@@ -94,7 +94,14 @@ def _pairs(pairs, what):
     return [tuple(p) for p in pairs]
 
 
-def depth(ids, vocabulary, pairs, at_least=1, ignore=(), escape=None):
+def depth(
+    ids,
+    vocabulary,
+    pairs,
+    at_least: int = 1,
+    ignore=(),
+    escape: str | None = None,
+) -> np.ndarray:
     """Steps enclosed by at least `at_least` of the `pairs` (nesting).
 
     Args:
@@ -126,7 +133,9 @@ def depth(ids, vocabulary, pairs, at_least=1, ignore=(), escape=None):
     return (counts >= at_least).reshape(shape)
 
 
-def inside(ids, vocabulary, pairs, ignore=(), escape=None):
+def inside(
+    ids, vocabulary, pairs, ignore=(), escape: str | None = None
+) -> np.ndarray:
     """Steps inside any of `pairs` (see `depth`, with `at_least=1`)."""
     return depth(ids, vocabulary, pairs, 1, ignore, escape)
 
@@ -157,7 +166,7 @@ def _enclosing(texts, pairs, ignore, escape):
     return found
 
 
-def columns(ids, vocabulary, newline="\n"):
+def columns(ids, vocabulary, newline: str = "\n") -> np.ndarray:
     """Per step, the characters before its token on its line (int): 0
     after a token ending in `newline` and at each sequence's start."""
     rows, shape = _rows(token_texts(ids, vocabulary))
@@ -171,7 +180,13 @@ def columns(ids, vocabulary, newline="\n"):
     return found.reshape(shape)
 
 
-def line_position(ids, vocabulary, start, stop=None, newline="\n"):
+def line_position(
+    ids,
+    vocabulary,
+    start: int,
+    stop: int | None = None,
+    newline: str = "\n",
+) -> np.ndarray:
     """Steps whose token starts at a column in [start, stop) of its line
     (`columns`); `stop` None: no end."""
     column = columns(ids, vocabulary, newline)
@@ -179,7 +194,13 @@ def line_position(ids, vocabulary, start, stop=None, newline="\n"):
     return marked if stop is None else marked & (column < stop)
 
 
-def indentation(ids, vocabulary, at_least, newline="\n", indent=" \t"):
+def indentation(
+    ids,
+    vocabulary,
+    at_least: int,
+    newline: str = "\n",
+    indent: str = " \t",
+) -> np.ndarray:
     """Steps of lines indented by at least `at_least` characters of
     `indent`, counting the indentation read so far (a step inside the
     leading whitespace sees the part before it)."""
@@ -211,20 +232,20 @@ def _series(values, feature):
     return array
 
 
-def above(values, threshold, feature=0):
+def above(values, threshold: float, feature: int = 0) -> np.ndarray:
     """Steps whose value (of `feature` for 3-D values) exceeds
     `threshold`."""
     with np.errstate(invalid="ignore"):
         return _series(values, feature) > threshold
 
 
-def below(values, threshold, feature=0):
+def below(values, threshold: float, feature: int = 0) -> np.ndarray:
     """Steps whose value is below `threshold`."""
     with np.errstate(invalid="ignore"):
         return _series(values, feature) < threshold
 
 
-def rising(values, by=0.0, feature=0):
+def rising(values, by: float = 0.0, feature: int = 0) -> np.ndarray:
     """Steps whose value exceeds the previous step's by more than `by`
     (the first step is never rising)."""
     array = _series(values, feature)
@@ -233,7 +254,7 @@ def rising(values, by=0.0, feature=0):
         return change > by
 
 
-def falling(values, by=0.0, feature=0):
+def falling(values, by: float = 0.0, feature: int = 0) -> np.ndarray:
     """Steps whose value is below the previous step's by more than `by`."""
     array = _series(values, feature)
     change = np.diff(array, axis=-1, prepend=np.nan)

@@ -140,20 +140,20 @@ def _check_output(model, output):
 
 
 def attribution(
-    model,
+    model: keras.Model,
     x,
     *,
-    output=None,
-    layer=None,
-    gate=None,
-    unit=None,
-    step=None,
-    method="saliency",
-    smooth_samples=20,
-    smooth_noise=0.2,
-    feature_layer=None,
-    seed=None,
-):
+    output: int | None = None,
+    layer: str | None = None,
+    gate: str | None = None,
+    unit: int | None = None,
+    step: int | None = None,
+    method: str = "saliency",
+    smooth_samples: int = 20,
+    smooth_noise: float = 0.2,
+    feature_layer: str | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
     """Per-step attribution of a model output or a gate unit to the inputs.
 
     See the module docstring for the targets and methods. Steps are in
@@ -242,7 +242,7 @@ class Attributor:
         model: a built single-input Keras model (see `attribution`).
     """
 
-    def __init__(self, model):
+    def __init__(self, model: keras.Model):
         self.model = model
         self._scorers = Scorers(model)
 
@@ -250,17 +250,17 @@ class Attributor:
         self,
         x,
         *,
-        output=None,
-        layer=None,
-        gate=None,
-        unit=None,
-        step=None,
-        method="saliency",
-        smooth_samples=20,
-        smooth_noise=0.2,
-        feature_layer=None,
-        seed=None,
-    ):
+        output: int | None = None,
+        layer: str | None = None,
+        gate: str | None = None,
+        unit: int | None = None,
+        step: int | None = None,
+        method: str = "saliency",
+        smooth_samples: int = 20,
+        smooth_noise: float = 0.2,
+        feature_layer: str | None = None,
+        seed: int | None = None,
+    ) -> np.ndarray:
         """`attribution(self.model, x, ...)`: the same arguments."""
         model = self.model
         x = np.asarray(x)

@@ -6,6 +6,7 @@ device; `keras_gates.streaming` goes over the data in batches).
 
 import collections.abc
 
+import keras
 import numpy as np
 
 from keras_gates import matching, streaming
@@ -105,15 +106,15 @@ def as_marks(value, what, owner):
 
 
 def match_units(
-    model,
+    model: keras.Model,
     x,
     annotation,
-    layer=None,
-    gate=None,
-    top=10,
-    batch_size=None,
-    verbose="auto",
-):
+    layer: str | None = None,
+    gate: str | None = None,
+    top: int | None = 10,
+    batch_size: int | None = None,
+    verbose: str | int = "auto",
+) -> list[dict]:
     """The units whose values best tell the steps an annotation marks from
     the other steps, over a whole data set.
 

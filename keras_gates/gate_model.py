@@ -45,7 +45,9 @@ class GatesOf(keras.layers.Layer):
         layers: names of the recurrent layers to listen to; default all.
     """
 
-    def __init__(self, model, layers=None, **kwargs):
+    def __init__(
+        self, model: keras.Model, layers: list[str] | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         owner = f"{type(self).__name__}"
         self.model = check_model(model, owner)
@@ -78,7 +80,12 @@ def model_inputs(model):
     return fresh[0] if len(fresh) == 1 else fresh
 
 
-def gate_model(model, layer, gate, units=None):
+def gate_model(
+    model: keras.Model,
+    layer: str,
+    gate: str,
+    units: int | list[int] | None = None,
+) -> keras.Model:
     """A single-output Keras model from `model`'s inputs to one gate.
 
     The output is the gate `gate` of the recurrent layer `layer`, with

@@ -199,7 +199,7 @@ def edited_model(model, edits, name, metrics=True):
     return edited
 
 
-def intervene(model, edits):
+def intervene(model: keras.Model, edits: dict) -> keras.Model:
     """A model computing what `model` computes with some gates changed.
 
     The changes are made inside the recurrence, where each gate is

@@ -11,6 +11,7 @@ keeping only the chosen units' values of each batch.
 import heapq
 import numbers
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -83,19 +84,19 @@ def windows(values, valid, threshold, lengths):
 
 
 def search(
-    model,
+    model: keras.Model,
     x,
-    layer,
-    gate,
-    units,
-    length,
-    threshold=0.5,
-    top=20,
+    layer: str,
+    gate: str,
+    units: int | list[int],
+    length: int | tuple[int, int],
+    threshold: float = 0.5,
+    top: int | None = 20,
     vocabulary=None,
-    context=5,
-    batch_size=None,
-    verbose="auto",
-):
+    context: int = 5,
+    batch_size: int | None = None,
+    verbose: str | int = "auto",
+) -> list[dict]:
     """The ranges of a data set where some units switch on together for
     about `length` steps: LSTMVis's match, over every sequence.
 

@@ -216,7 +216,9 @@ def _dtype(array):
         return str(dtype)
 
 
-def gates(model, x, layers=None):
+def gates(
+    model: keras.Model, x, layers: list[str] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """Every gate of every recurrent layer of `model` on inputs `x`.
 
     Works on models built from stock Keras layers as well as keras-gates

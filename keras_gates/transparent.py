@@ -33,7 +33,7 @@ def _replace(layer):
     return clone
 
 
-def transparent(model, return_gates=False):
+def transparent(model: keras.Model, return_gates: bool = False) -> keras.Model:
     """A copy of `model` whose stock LSTM/GRU/SimpleRNN are keras-gates ones.
 
     Same architecture, same weights (and the current states of stateful

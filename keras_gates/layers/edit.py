@@ -28,7 +28,12 @@ class GateEdit:
         steps: list of step indices, or None for every step.
     """
 
-    def __init__(self, value, units=None, steps=None):
+    def __init__(
+        self,
+        value,
+        units: int | list[int] | None = None,
+        steps: int | list[int] | None = None,
+    ):
         name = type(self).__name__
         self.units = _indices(units, name, "units")
         self.steps = _indices(steps, name, "steps")

@@ -42,11 +42,12 @@ def load_vocabulary(path):
     return vocabulary
 
 
-def load_npy(path, texts=False):
-    """The one numeric (or bool) array of a .npy file, or with `texts` an
-    array of texts (str) too; clear errors."""
+def load_npy(path, what="data", texts=False):
+    """The one numeric (or bool) array of a .npy file of `what` (data,
+    labels, ...), or with `texts` an array of texts (str) too; clear
+    errors."""
     if not path.is_file():
-        raise ValueError(f"no such data file: {path}")
+        raise ValueError(f"no such {what} file: {path}")
     check_npy_size(path)
     try:
         x = np.load(path, allow_pickle=False)

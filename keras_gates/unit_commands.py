@@ -42,7 +42,8 @@ def match(args, parser):
             raise ValueError(f"--regex {args.regex!r}: {error}") from None
         what = f"the regex {args.regex!r}"
     else:
-        marked, what = load_npy(args.annotation), str(args.annotation)
+        marked = load_npy(args.annotation, "annotation")
+        what = str(args.annotation)
     found = match_units(
         model, x, marked, layer=args.layer, gate=args.gate, top=args.top
     )
@@ -109,7 +110,7 @@ def ablate(args, parser):
 
     model = load_model(args.model)
     x = load_data(args.data, model)
-    y = load_npy(args.labels)
+    y = load_npy(args.labels, "labels")
     if len(y) != len(x):
         raise ValueError(
             f"{args.labels} holds {len(y)} labels for {len(x)} sequences"

@@ -168,6 +168,7 @@ def board_server(logdir):
     finally:
         process.terminate()
         process.wait(timeout=30)
+        process.stdout.close()
 
 
 def api_of(url):

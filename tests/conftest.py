@@ -28,6 +28,27 @@ jax_only = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def share_of_cost_warning():
+    """GateMonitor warns when its own work passes a share of an epoch; on
+    the tiny fits of the tests that depends on the machine's load, not on
+    the code, so it is off (fixtures of any scope included) except in tests
+    marked `cost_warning`. Yields the real share."""
+    from keras_gates.callbacks import cost
+
+    share, cost.SHARE = cost.SHARE, float("inf")
+    yield share
+    cost.SHARE = share
+
+
+@pytest.fixture(autouse=True)
+def cost_warning_where_marked(request, monkeypatch, share_of_cost_warning):
+    if request.node.get_closest_marker("cost_warning") is not None:
+        from keras_gates.callbacks import cost
+
+        monkeypatch.setattr(cost, "SHARE", share_of_cost_warning)
+
+
 @dataclasses.dataclass(frozen=True)
 class CellSpec:
     """One recurrent layer type under test, with its fixed arguments."""

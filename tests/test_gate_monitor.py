@@ -702,6 +702,7 @@ def test_the_probe_is_bounded_by_probe_values(tmp_path):
         keras_gates.GateMonitor(str(tmp_path), probe_values=0)
 
 
+@pytest.mark.cost_warning
 def test_the_monitor_reports_its_cost_and_warns_once(tmp_path):
     x, y = data()
     model = model_with_stock_and_gates_layers()

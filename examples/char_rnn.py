@@ -70,7 +70,9 @@ def main(argv=None):
         verbose=2,
         callbacks=[
             keras.callbacks.TensorBoard(args.logdir),
-            keras_gates.GateMonitor(args.logdir, probe_data=x[split:][:64]),
+            keras_gates.GateMonitor(
+                args.logdir, probe_data=x[split:][:64], figures=True
+            ),
         ],
     ).history
     print(

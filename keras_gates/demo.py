@@ -107,6 +107,7 @@ def run(settings, text=None, out=print):
                     logdir / cell,
                     probe_data=probe,
                     vocabulary=corpus.chars,
+                    figures=True,
                     annotations={k: v[: len(probe)] for k, v in notes.items()},
                 ),
             ],

@@ -452,7 +452,9 @@ def test_cell_figures_are_logged_once_at_the_first_probe(tmp_path):
     x, y = data()
     model = model_with_stock_and_gates_layers()
     log_dir = str(tmp_path / "figures")
-    monitor = keras_gates.GateMonitor(log_dir, probe_data=x, freq=2)
+    monitor = keras_gates.GateMonitor(
+        log_dir, probe_data=x, freq=2, figures=True
+    )
     model.fit(x, y, epochs=4, verbose=0, callbacks=[monitor])
     events = read_run(log_dir, "train")
     tags = {tag for tag in events if "/figures/" in tag}
@@ -473,7 +475,7 @@ def test_cell_figures_are_logged_once_at_the_first_probe(tmp_path):
         assert (decoded[..., :3] < 128).any()  # something is drawn
         assert acc.SummaryMetadata(tag).summary_description
     quiet_dir = str(tmp_path / "quiet")
-    quiet = keras_gates.GateMonitor(quiet_dir, probe_data=x, figures=False)
+    quiet = keras_gates.GateMonitor(quiet_dir, probe_data=x)  # the default
     model.fit(x, y, epochs=1, verbose=0, callbacks=[quiet])
     events = read_run(quiet_dir, "train")
     assert "lstm/forget/mean" in events
@@ -608,7 +610,7 @@ def test_steps_carry_on_across_repeated_fits(tmp_path):
     x, y = data()
     model = model_with_stock_and_gates_layers()
     monitor = keras_gates.GateMonitor(
-        str(tmp_path), probe_data=x[:4], track_training=True
+        str(tmp_path), probe_data=x[:4], track_training=True, figures=True
     )
     for _ in range(3):  # Keras's character-generation pattern
         model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
@@ -630,14 +632,16 @@ def test_a_new_monitor_on_an_existing_log_dir_carries_on(tmp_path):
     model = model_with_stock_and_gates_layers()
     log_dir = str(tmp_path)
     for _ in range(2):  # a new process each time, epochs from 0
-        monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4])
+        monitor = keras_gates.GateMonitor(
+            log_dir, probe_data=x[:4], figures=True
+        )
         board = keras.callbacks.TensorBoard(log_dir)  # its steps: its own
         model.fit(x, y, epochs=2, verbose=0, callbacks=[monitor, board])
     # Resumed: initial_epoch past the steps written keeps the epochs.
-    monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4])
+    monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4], figures=True)
     model.fit(x, y, initial_epoch=5, epochs=6, verbose=0, callbacks=[monitor])
     # Resumed from an epoch already written: moved past it.
-    monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4])
+    monitor = keras_gates.GateMonitor(log_dir, probe_data=x[:4], figures=True)
     model.fit(x, y, initial_epoch=1, epochs=2, verbose=0, callbacks=[monitor])
     events = read_run(log_dir, "train")
     for tag in ("lstm/forget/mean", "gru/_gates/stats", "gate_monitor/seconds"):
@@ -673,7 +677,7 @@ def test_figures_are_drawn_once_per_distinct_cell(tmp_path, monkeypatch):
         ]
     )
     model.compile(loss="mse")
-    monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=x)
+    monitor = keras_gates.GateMonitor(str(tmp_path), probe_data=x, figures=True)
     model.fit(x, np.zeros((8, 8)), epochs=1, verbose=0, callbacks=[monitor])
     # (LSTM, 3 -> 4) and (LSTM, 8 -> 4): two cells for four halves.
     assert len(drawn) == 2

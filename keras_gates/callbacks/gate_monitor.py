@@ -63,7 +63,8 @@ class GateMonitor(keras.callbacks.Callback):
             of the first `track_rows` (16) sequences of every training
             batch in `bins` (30) bins, the LSTM cell on
             [-cell_range, cell_range] (3.0); default False (TensorFlow).
-        figures: draw the cell figures once; default True.
+        figures: also log the cell figures as PNG images once (the Gates
+            dashboard draws the cell itself); default False.
         dashboard, dashboard_sequences, dashboard_bytes: write the Gates
             dashboard's data (True): the first 4 sequences, at most 2**20
             bytes of gate codes an epoch.
@@ -109,7 +110,7 @@ class GateMonitor(keras.callbacks.Callback):
         bins: int = 30,
         cell_range: float = 3.0,
         track_rows: int = 16,
-        figures: bool = True,
+        figures: bool = False,
         dashboard: bool = True,
         dashboard_sequences: int = 4,
         dashboard_bytes: int = 2**20,

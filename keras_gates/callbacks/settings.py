@@ -37,7 +37,7 @@ class Settings:
     bins: int = 30
     cell_range: float = 3.0
     track_rows: int = 16
-    figures: bool = True
+    figures: bool = False
     dashboard: bool = True
     dashboard_sequences: int = 4
     dashboard_bytes: int = 2**20

@@ -211,17 +211,26 @@ class Reader:
 
     def _attribution(self, run, layer, gate, epoch, sequence, steps):
         """What GateMonitor(attribution=...) logged for one stored sequence
-        at `epoch`: the method, the model output's attribution per step and
-        that of the units of `gate` it explained; None if nothing was."""
+        last at or before `epoch` (it skips epochs to keep within its
+        budget): the epoch, the method, the model output's attribution per
+        step and that of the units of `gate` it explained; None if
+        nothing was."""
         tags = [metadata.tag(layer, "attribution")]
         tags.append(metadata.OUTPUT_ATTRIBUTION_TAG)
         found = self._read([run], tags).get(run, {})
+        before = [
+            d.step
+            for tag in tags
+            for d in found.get(tag, [])
+            if d.step <= epoch
+        ]
+        if not before:
+            return None
+        epoch = max(before)
         logged = [
             [from_json(d.numpy) for d in found.get(tag, []) if d.step == epoch]
             for tag in tags
         ]
-        if not any(logged):
-            return None
 
         def row(values):
             if sequence >= len(values):
@@ -238,7 +247,12 @@ class Reader:
                 "values": row(logged[1][0]["values"]),
             }
         method = (logged[0] or logged[1])[0]["method"]
-        return {"method": method, "output": output, "units": units}
+        return {
+            "epoch": epoch,
+            "method": method,
+            "output": output,
+            "units": units,
+        }
 
     def _tokens(self, run, epoch, sequence, steps):
         """The tokens logged last at or before `epoch` (else the first)."""

@@ -65,6 +65,7 @@ def fit_logged(logdir, probe, shown, attribution="saliency"):
                 vocabulary=VOCABULARY,
                 dashboard_sequences=shown,
                 attribution=attribution,
+                attribution_share=None,  # every epoch
             ),
         ],
     )

@@ -256,7 +256,10 @@ def test_attribution_row_follows_the_selected_unit(dashboard):
     )
     logged = data["attribution"]
     label = frame.locator(".attribution-label")
-    expect(label).to_have_text('row "attr.": saliency of the model output')
+    epoch = r" \(epoch \d+\)$"  # the epoch it was logged at
+    expect(label).to_have_text(
+        re.compile(r'row "attr\.": saliency of the model output' + epoch)
+    )
     cells = frame.locator("svg.axes rect.attribution")
     expect(cells).to_have_count(data["steps"])
     (unit,) = [int(u) for u in logged["units"]]
@@ -264,12 +267,16 @@ def test_attribution_row_follows_the_selected_unit(dashboard):
     height = float(canvas.get_attribute("data-cell-height"))
     width = float(canvas.get_attribute("data-cell-width"))
     canvas.click(position={"x": width / 2, "y": (unit + 0.5) * height})
-    expect(label).to_have_text(f'row "attr.": saliency of update unit {unit}')
+    expect(label).to_have_text(
+        re.compile(f'row "attr\\.": saliency of update unit {unit}' + epoch)
+    )
     canvas.hover(position={"x": 2.5 * width, "y": 0.5 * height})
     tooltip = frame.locator(".tooltip")
-    expect(tooltip).to_contain_text(f"saliency of update unit {unit}: ")
+    expect(tooltip).to_contain_text(f"saliency of update unit {unit} (epoch ")
     shown = float(
-        re.search(r"unit \d+: (-?[\d.e-]+)", tooltip.inner_text()).group(1)
+        re.search(
+            r"unit \d+ \(epoch \d+\): (-?[\d.e-]+)", tooltip.inner_text()
+        ).group(1)
     )
     expected = logged["units"][str(unit)][2]
     assert shown == pytest.approx(expected, rel=1e-2, abs=1e-6)

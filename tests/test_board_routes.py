@@ -567,6 +567,45 @@ def test_attribution_arguments():
         monitor.on_train_begin()
 
 
+@pytest.mark.parametrize("share", [0.05, None])
+def test_attribution_keeps_within_its_share(tmp_path, monkeypatch, share):
+    """Each logged epoch earns `attribution_share` of the seconds since the
+    previous one. With a clock that ticks a second per reading, one
+    attribution takes a second and an epoch earns 0.05 s: it runs at the
+    first epoch only, and the dashboard shows that one at later epochs,
+    saying from when; with None, at every epoch."""
+    import itertools
+
+    from keras_gates.summary import attribution_log
+
+    ticks = itertools.count()
+    monkeypatch.setattr(attribution_log, "clock", lambda: float(next(ticks)))
+    x = np.random.default_rng(0).standard_normal((8, TIME, 3))
+    model = keras.Sequential(
+        [
+            keras.Input((TIME, 3)),
+            keras_gates.LSTM(4, name="lstm"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(loss="mse")
+    monitor = keras_gates.GateMonitor(
+        tmp_path, probe_data=x, attribution="saliency", attribution_share=share
+    )
+    model.fit(x, x[:, 0, :1], epochs=3, verbose=0, callbacks=[monitor])
+    logged = sorted(summaries(tmp_path / "train")["attribution/output"])
+    assert logged == ([0] if share else [0, 1, 2])
+    query = dict(run="train", layer="lstm", gate="forget", sequence=0)
+    for epoch in (0, 2):
+        status, data = get_json(
+            client(tmp_path), "values", epoch=epoch, **query
+        )
+        assert status == 200, data
+        assert data["attribution"]["epoch"] == (epoch if share is None else 0)
+    with pytest.raises(ValueError, match="attribution_share"):
+        keras_gates.GateMonitor(attribution="saliency", attribution_share=2)
+
+
 def test_units_route_reads_what_was_measured_of_each_unit(tmp_path):
     # Two epochs of a 3-unit layer with two gates, written by the plugin's
     # own writer; each unit's values sit in one histogram bin, so its mean

@@ -73,9 +73,11 @@ class GateMonitor(keras.callbacks.Callback):
             KerasHub tokenizer; default None: the model's own vocabulary
             layer, if it has one (docs/text.md).
         steps: `(start, stop)`, the steps heatmaps and the dashboard show.
-        attribution, attribution_units: a `keras_gates.attribution` method
-            run per logged epoch on the dashboard's sequences for the model
-            output and the 1 most saturated unit of each sigmoid gate.
+        attribution, attribution_units, attribution_share: a
+            `keras_gates.attribution` method run on the dashboard's
+            sequences for the model output and the 1 most saturated unit
+            of each sigmoid gate, at logged epochs while its seconds stay
+            within 0.05 of the time between them (None: every one).
         annotations: {name: bool (sequences, time) aligned with the probe,
             or a function of its inputs}: each unit's match (ROC AUC) per
             logged epoch, for the dashboard's unit cards.
@@ -118,6 +120,7 @@ class GateMonitor(keras.callbacks.Callback):
         steps: tuple[int, int] | None = None,
         attribution: str | None = None,
         attribution_units: int = 1,
+        attribution_share: float | None = 0.05,
         annotations: dict | None = None,
         importance: bool | int = False,
     ):
@@ -144,6 +147,7 @@ class GateMonitor(keras.callbacks.Callback):
             steps=steps,
             attribution=attribution,
             attribution_units=attribution_units,
+            attribution_share=attribution_share,
             annotations=annotations,
             importance=importance,
         )

@@ -45,6 +45,7 @@ class Settings:
     steps: tuple | None = None
     attribution: str | None = None
     attribution_units: int = 1
+    attribution_share: float | None = 0.05
     annotations: dict | None = dataclasses.field(default=None, compare=False)
     importance: bool | int = False
 
@@ -99,6 +100,14 @@ class Settings:
             raise ValueError(
                 "GateMonitor: `attribution` must be None or one of "
                 f"{METHODS}, got {self.attribution!r}."
+            )
+        share = self.attribution_share
+        if share is not None and not (
+            isinstance(share, numbers.Real) and 0 < share <= 1
+        ):
+            raise ValueError(
+                "GateMonitor: `attribution_share` must be None or a number "
+                f"in (0, 1], got {share!r}."
             )
         for name in ("track_training", "attribution"):
             _tensorflow_only(name, getattr(self, name))

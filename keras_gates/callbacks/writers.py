@@ -104,7 +104,7 @@ class Writers:
         if self._figures_due:
             self._figures_due = False
             cell_figures.write(summaries, dict(layers), records)
-        if self.attribution:
+        if self.attribution and self.attribution.due():
             self.attribution.write(summaries, model, x, records)
         writer = self.log.writer(run)
         with writer.as_default(step=step):

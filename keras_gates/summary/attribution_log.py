@@ -21,6 +21,7 @@ the dashboard's window of steps; values rounded to 4 significant digits):
 """
 
 import json
+import time
 
 import keras
 import numpy as np
@@ -29,28 +30,54 @@ from keras_gates.attribution import Attributor
 from keras_gates.summary import images
 from tensorboard_plugin_gates import metadata
 
+# The clock of the budget (tests replace it).
+clock = time.perf_counter
+
 
 class AttributionLog:
     """Attribution summaries for one GateMonitor; it keeps one `Attributor`
     of the model, so that every epoch reuses the compiled functions.
 
+    Its cost is bounded like the probe's: each logged epoch earns
+    `attribution_share` of the seconds since the previous one, and
+    attribution runs when what was earned covers its last run's seconds
+    (always at the first logged epoch); the dashboard shows the latest
+    attribution at or before an epoch.
+
     Args:
         settings: the monitor's `Settings` (`attribution`, the method;
             `attribution_units`, saturated units explained per sigmoid
-            gate; `dashboard_sequences`, the sequences explained;
-            `window`, the steps stored).
+            gate; `attribution_share`, the budget; `dashboard_sequences`,
+            the sequences explained; `window`, the steps stored).
     """
 
     def __init__(self, settings):
         self.settings = settings
         self.method = settings.attribution
         self._attributor = None
+        self._last = self._cost = None  # clock at the last call, seconds
+        self._earned = 0.0
+
+    def due(self):
+        """Whether to attribute at this logged epoch (see the class)."""
+        now, share = clock(), self.settings.attribution_share
+        if self._last is not None and share is not None:
+            self._earned += share * (now - self._last)
+        self._last = now
+        return share is None or self._cost is None or self._earned >= self._cost
 
     def write(self, summaries, model, x, records):
         """Attribute on the first sequences of `x` and add the summaries.
 
         `records`: the probe's `LayerRecord`s (for the saturated units).
         """
+        started = clock()
+        self._write(summaries, model, x, records)
+        self._cost = clock() - started
+        self._earned = max(0.0, self._earned - self._cost)
+        self._last = clock()
+
+    def _write(self, summaries, model, x, records):
         if self._attributor is None or self._attributor.model is not model:
             self._attributor = Attributor(model)
         x = np.asarray(keras.tree.flatten(x)[0])

@@ -81,11 +81,12 @@ export function drawHeatmap(data, view) {
 function chosenAttribution(data, unit) {
   const logged = data.attribution;
   if (!logged) return null;
+  const when = ` (epoch ${logged.epoch})`;
   const mine = unit === null || unit === undefined ? null : logged.units[String(unit)];
-  if (mine) return { values: mine, label: `${logged.method} of ${data.gate} unit ${unit}`, unit };
+  if (mine) return { values: mine, label: `${logged.method} of ${data.gate} unit ${unit}${when}`, unit };
   if (logged.output && logged.output.values) {
     const index = logged.output.index === null ? "" : ` ${logged.output.index}`;
-    return { values: logged.output.values, label: `${logged.method} of the model output${index}` };
+    return { values: logged.output.values, label: `${logged.method} of the model output${index}${when}` };
   }
   return null;
 }

@@ -36,15 +36,13 @@ class GateMonitor(keras.callbacks.Callback):
     Works on any model holding LSTM, GRU or SimpleRNN layers (stock Keras
     or keras-gates, also inside `Bidirectional` and nested models) without
     changing it. Every `freq` epochs it runs the model on a probe batch and
-    writes, per layer `<layer>` and gate `<gate>`: `<layer>/<gate>/histogram`,
-    `.../mean`, `.../nonfinite`, for sigmoid gates `.../saturation_left`,
-    `.../saturation_right`, `.../units_always_closed`, `.../units_always_open`
-    (Karpathy, Johnson & Fei-Fei 2015), heatmaps and a saturation scatter
-    plot, once the dimension tables, a Custom Scalars layout and the cell
-    figures, and the data of the Gates dashboard. Statistics are counted on
-    the device; its own seconds are `gate_monitor/seconds`, and it warns
-    once (`GateMonitorCostWarning`) past a tenth of an epoch. Everything it
-    writes, and what it costs: docs/monitor.md.
+    writes per layer and gate histograms, means, saturation and units
+    always closed/open (Karpathy, Johnson & Fei-Fei 2015), heatmaps, once
+    the dimension tables and a Custom Scalars layout, and the Gates
+    dashboard's data; statistics are counted on the device. It writes its
+    own seconds (`gate_monitor/seconds`) and warns once
+    (`GateMonitorCostWarning`) past a tenth of the logged epochs' time.
+    Every tag, and what it costs: docs/monitor.md.
 
     Args:
         log_dir: where to write (`log_dir/train`, `log_dir/validation`, the
@@ -53,8 +51,8 @@ class GateMonitor(keras.callbacks.Callback):
             `tf.data.Dataset`); default None: the validation data, else the
             latest training batch.
         freq: log every `freq` epochs; default 1.
-        max_probe, probe_values: most probe sequences (256), most gate
-            values per gate over the monitored layers (2**18).
+        max_probe, probe_values: most probe sequences (256), gate values
+            per gate over the monitored layers (2**18).
         left, right, always: saturation thresholds (0.1, 0.9); share of
             steps for a unit always closed/open (0.99).
         heatmap_index: the probe sequence of the heatmaps; default 0.
@@ -63,8 +61,7 @@ class GateMonitor(keras.callbacks.Callback):
             of the first `track_rows` (16) sequences of every training
             batch in `bins` (30) bins, the LSTM cell on
             [-cell_range, cell_range] (3.0); default False (TensorFlow).
-        figures: also log the cell figures as PNG images once (the Gates
-            dashboard draws the cell itself); default False.
+        figures: also the cell figures as PNG images, once; default False.
         dashboard, dashboard_sequences, dashboard_bytes: write the Gates
             dashboard's data (True): the first 4 sequences, at most 2**20
             bytes of gate codes an epoch.
@@ -73,11 +70,10 @@ class GateMonitor(keras.callbacks.Callback):
             KerasHub tokenizer; default None: the model's own vocabulary
             layer, if it has one (docs/text.md).
         steps: `(start, stop)`, the steps heatmaps and the dashboard show.
-        attribution, attribution_units, attribution_share: a
-            `keras_gates.attribution` method run on the dashboard's
-            sequences for the model output and the 1 most saturated unit
-            of each sigmoid gate, at logged epochs while its seconds stay
-            within 0.05 of the time between them (None: every one).
+        attribution, attribution_units, attribution_share: a method of
+            `keras_gates.attribution` for the model output and the 1 most
+            saturated unit per sigmoid gate on the dashboard's sequences,
+            within 0.05 of the training time (None: every logged epoch).
         annotations: {name: bool (sequences, time) aligned with the probe,
             or a function of its inputs}: each unit's match (ROC AUC) per
             logged epoch, for the dashboard's unit cards.

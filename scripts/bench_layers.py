@@ -51,6 +51,14 @@ CELLS = {
     "simple": (keras.layers.SimpleRNN, keras_gates.SimpleRNN),
 }
 VARIANTS = ("stock", "gates off", "gates on")
+# Issue 19's targets met or missed in this run, printed at the end.
+TARGETS = []
+
+
+def target(text, value, limit):
+    """Note a measured target: `value` against its upper `limit`."""
+    verdict = "met" if value <= limit else "missed"
+    TARGETS.append(f"target: {text} <= {limit}: {value:.2f} ({verdict})")
 
 
 def total(outputs):
@@ -202,6 +210,18 @@ def bench(cell, shape, jit, rounds, iters, gate_dtype):
         if mode == "forward":
             extra = med["gates on"] - med["gates off"]
             over = f"{extra / med['copy']:.1f} ({med['copy'] * 1e3:.2f} ms)"
+            target(
+                f"{BACKEND} {cell} {shape} XLA {'on' if jit else 'off'} "
+                "gates on (on - off) / copy",
+                extra / med["copy"],
+                1.5,
+            )
+        target(
+            f"{BACKEND} {cell} {shape} XLA {'on' if jit else 'off'} {mode} "
+            "gates off / stock",
+            med["gates off"] / med["stock"],
+            1.05,
+        )
         rows.append(
             f"| {cell} | {shape} | {'on' if jit else 'off'} | {mode} | "
             f"{med['stock'] * 1e3:.1f} | "
@@ -236,6 +256,11 @@ def bench_longest(rounds):
     x, layers = build("lstm", LONGEST, None, ("stock", "gates off"))
     fns = {n: make_fns(layer, True)["forward"] for n, layer in layers.items()}
     med = medians(fns, x, rounds, 1)
+    target(
+        f"{BACKEND} lstm {LONGEST} forward gates off / stock",
+        med["gates off"] / med["stock"],
+        1.05,
+    )
     return (
         f"| {LONGEST[1]} | on | forward | {med['stock'] * 1e3:.1f} | "
         f"{med['gates off'] * 1e3:.1f} | - | "
@@ -344,6 +369,7 @@ def main(argv=None):
                     cell, shape, jit, args.rounds, args.iters, args.gate_dtype
                 )
                 print("\n".join(rows), flush=True)
+    print("\n".join(["", *TARGETS]))
 
 
 def main_long(args, jits):
@@ -358,6 +384,7 @@ def main_long(args, jits):
             rows = bench_long(shape, jit, rounds, args.gate_dtype)
             print("\n".join(rows), flush=True)
     print(bench_longest(rounds), flush=True)
+    print("\n".join(["", *TARGETS]))
     shape = LONG[-1]
     rss = {v: peak_rss(v, shape, args.gate_dtype) for v in VARIANTS[1:]}
     print(

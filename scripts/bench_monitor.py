@@ -9,12 +9,20 @@ so the first epoch, which compiles the train function, is left out of the
 per-epoch figures and shown on its own: the first epoch's extra time over
 plain `fit` (from the start of `fit`, tracing and figures included).
 
-Two models: `lstm`, two keras-gates LSTM (or GRU) layers on float
+Three models: `lstm`, two keras-gates LSTM (or GRU) layers on float
 sequences; `text`, a text classifier of stock Keras layers (Embedding ->
-Bidirectional(LSTM(64)) x 2 -> Dense, 200 steps).
+Bidirectional(LSTM(64)) x 2 -> Dense, 200 steps); `words`, a small
+word-level model of stock layers (Embedding -> Bidirectional(GRU(32)) ->
+LSTM(48) -> Dense, 1,196 sequences of 40 steps).
+
+After the table it prints each target of issue 19 that the run measures,
+with its ratio: GateMonitor + track_training <= 1.15x per epoch, the first
+epoch's extra <= 1 s at GateMonitor's defaults, and with `--attribution`
+GateMonitor's work within a tenth of the epochs (its own warning, counted).
 
     python scripts/bench_monitor.py                  # the README numbers
     python scripts/bench_monitor.py --model text --rounds 3
+    python scripts/bench_monitor.py --model words --attribution saliency
     python scripts/bench_monitor.py --quick
     python scripts/bench_monitor.py --cell gru --jit off
     python scripts/bench_monitor.py --attribution saliency   # a fifth way
@@ -43,6 +51,8 @@ import numpy as np  # noqa: E402
 
 import keras_gates  # noqa: E402
 
+COST_WARNING = keras_gates.callbacks.GateMonitorCostWarning
+
 
 def build(cell, steps, features, units, jit):
     layer = {"lstm": keras_gates.LSTM, "gru": keras_gates.GRU}[cell]
@@ -68,6 +78,23 @@ def build_text(steps, vocabulary, jit):
                 keras.layers.LSTM(64, return_sequences=True)
             ),
             keras.layers.Bidirectional(keras.layers.LSTM(64)),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="adam", loss="mse", jit_compile=jit)
+    return model
+
+
+def build_words(steps, vocabulary, jit):
+    """Embedding -> Bidirectional(GRU(32)) -> LSTM(48) -> Dense, stock."""
+    model = keras.Sequential(
+        [
+            keras.Input((steps,), dtype="int32"),
+            keras.layers.Embedding(vocabulary, 32),
+            keras.layers.Bidirectional(
+                keras.layers.GRU(32, return_sequences=True)
+            ),
+            keras.layers.LSTM(48),
             keras.layers.Dense(1),
         ]
     )
@@ -115,7 +142,9 @@ class Clock(keras.callbacks.Callback):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="lstm", choices=["lstm", "text"])
+    parser.add_argument(
+        "--model", default="lstm", choices=["lstm", "text", "words"]
+    )
     parser.add_argument("--cell", default="lstm", choices=["lstm", "gru"])
     parser.add_argument("--samples", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
@@ -131,16 +160,18 @@ def main(argv=None):
     )
     parser.add_argument("--importance", action="store_true")
     args = parser.parse_args(argv)
-    text = args.model == "text"
-    args.samples = args.samples or (1024 if text else 4096)
-    args.steps = args.steps or (200 if text else 50)
+    text = args.model != "lstm"  # token ids in
+    sizes = {"lstm": (4096, 50), "text": (1024, 200), "words": (1196, 40)}
+    args.samples = args.samples or sizes[args.model][0]
+    args.steps = args.steps or sizes[args.model][1]
+    vocabulary = 3000 if args.model == "words" else 2000
     if args.quick:
         args.samples, args.steps, args.units = 256, 10, 8
         args.epochs, args.rounds = 2, 1
     rng = np.random.default_rng(0)
     if text:
         shape = (args.samples, args.steps)
-        x = rng.integers(1, 2000, shape).astype("int32")
+        x = rng.integers(1, vocabulary, shape).astype("int32")
     else:
         shape = (args.samples, args.steps, args.features)
         x = rng.standard_normal(shape).astype("float32")
@@ -180,36 +211,42 @@ def main(argv=None):
             )
         ]
     jit = args.jit == "on"
-    # The monitor's own cost is what is measured here, not warned about.
-    warnings.simplefilter(
-        "ignore", keras_gates.callbacks.GateMonitorCostWarning
-    )
     times = {mode: ([], [], [], []) for mode in modes}
+    warned = dict.fromkeys(modes, 0)
     for _ in range(args.rounds):
         for mode, callbacks in modes.items():
-            if text:
-                model = build_text(args.steps, 2000, jit)
+            if args.model == "text":
+                model = build_text(args.steps, vocabulary, jit)
+            elif args.model == "words":
+                model = build_words(args.steps, vocabulary, jit)
             else:
                 model = build(
                     args.cell, args.steps, args.features, args.units, jit
                 )
             clock = Clock()
-            model.fit(
-                x,
-                y,
-                batch_size=64,
-                epochs=args.epochs,
-                verbose=0,
-                callbacks=[Start(clock), *callbacks(), clock],
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", COST_WARNING)
+                model.fit(
+                    x,
+                    y,
+                    batch_size=64,
+                    epochs=args.epochs,
+                    verbose=0,
+                    callbacks=[Start(clock), *callbacks(), clock],
+                )
+            warned[mode] += any(
+                issubclass(w.category, COST_WARNING) for w in caught
             )
             for kept, measured in zip(
                 times[mode],
                 (clock.epochs, clock.steps, clock.ends, [clock.first]),
             ):
                 kept.extend(measured)
-    name = "Embedding, Bidirectional(LSTM(64)) x2"
-    if not text:
-        name = f"{args.cell.upper()}({args.units}) x2"
+    name = {
+        "text": "Embedding, Bidirectional(LSTM(64)) x2",
+        "words": "Embedding, Bidirectional(GRU(32)), LSTM(48)",
+        "lstm": f"{args.cell.upper()}({args.units}) x2",
+    }[args.model]
     print(
         f"# {name}, {shape}, batch 64, "
         f"XLA {args.jit}, {os.cpu_count()} CPU cores; seconds per epoch, "
@@ -230,7 +267,37 @@ def main(argv=None):
             f"{1e3 * step:.1f} | {step / base[1]:.2f}x | {1e3 * end:.0f} | "
             f"{first - base[3]:+.2f} |"
         )
+    print_targets(times, warned, base)
     return result
+
+
+def print_targets(times, warned, base):
+    """Each issue-19 target this run measures, with its number."""
+
+    def verdict(ok):
+        return "met" if ok else "missed"
+
+    tracked = times.get("GateMonitor + track_training")
+    if tracked:
+        ratio = statistics.median(tracked[0]) / base[0]
+        print(
+            f"target: track_training <= 1.15x per epoch: {ratio:.2f}x "
+            f"({verdict(ratio <= 1.15)})"
+        )
+    extra = statistics.median(times["GateMonitor"][3]) - base[3]
+    print(
+        f"target: first epoch extra <= 1 s at the defaults: {extra:+.2f} s "
+        f"({verdict(extra <= 1.0)})"
+    )
+    for mode in times:
+        if "attribution" in mode:
+            epochs, _, ends, _ = times[mode]
+            share = (sum(ends) - base[2] * len(ends)) / sum(epochs)
+            print(
+                f"target: {mode} within 10% of the epochs: its epoch-end "
+                f"work over plain fit's {share:.1%}, cost warning in "
+                f"{warned[mode]} of the fits ({verdict(not warned[mode])})"
+            )
 
 
 if __name__ == "__main__":

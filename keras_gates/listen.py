@@ -104,7 +104,7 @@ class Ear:
         return kind_of(self.layer)
 
 
-def listening(ear, on_gates=None, wants=_always, rows=None):
+def listening(ear, on_gates=None, wants=_always, rows=None, gradient=True):
     """Within the block, every call of `ear.layer` runs its loop (or its
     twin's) with `ear.edits`, and, when `wants(training)`, hands its gates
     to `on_gates(gates, valid, training)`.
@@ -140,6 +140,7 @@ def listening(ear, on_gates=None, wants=_always, rows=None):
                 gates=heard or own,
                 rows=None if own else rows,
                 edits=ear.edits,
+                gradient=gradient,
             )
             keep_states(layer, ran.states)
             if heard:
@@ -155,11 +156,12 @@ def listening(ear, on_gates=None, wants=_always, rows=None):
     return replaced_call(layer, make)
 
 
-def run_listening(model, ears, x, training=False, reduce=None):
+def run_listening(model, ears, x, training=False, reduce=None, gradient=True):
     """Call `model(x)` with the layers of `ears` listened to.
 
     Returns `(outputs, {name: record})`: a record is `(gates, valid)` (see
     `listening`) or what `reduce(name, layer, gates, valid)` makes of them.
+    `gradient=False`: nothing of it will be differentiated (a probe).
     """
     records = {}
     with contextlib.ExitStack() as stack:
@@ -172,6 +174,6 @@ def run_listening(model, ears, x, training=False, reduce=None):
                     else reduce(ear.name, ear.layer, gates, valid)
                 )
 
-            stack.enter_context(listening(ear, record))
+            stack.enter_context(listening(ear, record, gradient=gradient))
         outputs = model(x, training=training)
     return outputs, records

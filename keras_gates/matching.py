@@ -242,7 +242,9 @@ class UnitCounter:
                 values, ops.transpose(valid), ops.transpose(mine, (0, 2, 1))
             )
 
-        _, records = run_listening(self.model, self._ears, x, reduce=reduce)
+        _, records = run_listening(
+            self.model, self._ears, x, reduce=reduce, gradient=False
+        )
         return records
 
     def add(self, x, marks, count=None):

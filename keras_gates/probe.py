@@ -75,7 +75,7 @@ class GateProbe:
 
     def _gates_of(self, x):
         _, records = run_listening(
-            self.model, self._ears, x, reduce=self.reduce
+            self.model, self._ears, x, reduce=self.reduce, gradient=False
         )
         return records
 

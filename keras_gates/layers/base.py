@@ -218,6 +218,7 @@ class GatedRNN(keras.layers.RNN):
         gates: bool = False,
         rows: int | None = None,
         edits: dict | None = None,
+        gradient: bool = True,
     ) -> Ran:
         """Run the time loop; returns a `Ran`. Changes nothing (the states
         of a stateful layer are kept by `call`, with `keep_states`).
@@ -235,6 +236,8 @@ class GatedRNN(keras.layers.RNN):
             edits: optional dict gate name -> `keras_gates.Set` or
                 `keras_gates.Scale`, applied inside the loop where the gate
                 is computed.
+            gradient: False when nothing will be differentiated (a probe;
+                see `loop.scan`).
         """
         mask = check_sequences(self, sequences, mask)
         sequences = ops.cast(sequences, self.compute_dtype)
@@ -275,7 +278,9 @@ class GatedRNN(keras.layers.RNN):
             new = tuple(new)
             return new, emit(new, gate_values)
 
-        final, ys = scan(step, states, xs, tuple(weights.values()), self.unroll)
+        final, ys = scan(
+            step, states, xs, tuple(weights.values()), self.unroll, gradient
+        )
         cell.reset_dropout_mask()
         cell.reset_recurrent_dropout_mask()
         hidden, gate_seqs = read(ys)

@@ -28,7 +28,7 @@ def check_backend(owner):
         )
 
 
-def scan(step, carry, xs, params, unroll=False):
+def scan(step, carry, xs, params, unroll=False, gradient=True):
     """Run `step(carry, x_t, params) -> (carry, y_t)` over axis 0 of `xs`.
 
     Args:
@@ -40,6 +40,10 @@ def scan(step, carry, xs, params, unroll=False):
         params: tuple of tensors the step reads at every step (the weights);
             gradients reach them only through this argument.
         unroll: unroll the loop in the traced program (short sequences).
+        gradient: False when no gradient of the result will be asked for
+            (a probe): on TensorFlow the loop then neither keeps the carry
+            of every step nor is wrapped for its own backward pass, which
+            a graph without XLA would run and trace for nothing.
 
     Returns:
         `(carry, ys)`: the final carry and a tuple with every `y_t` tensor
@@ -55,6 +59,9 @@ def scan(step, carry, xs, params, unroll=False):
         return _scan_jax(by_name, carry, arrays, params, unroll)
     if unroll:
         return _unrolled_tf(by_name, carry, arrays, params)
+    if not gradient:
+        final, ys, _ = _forward_tf(by_name, carry, arrays, params, False)
+        return final, ys
     return _scan_tf(by_name, carry, arrays, params)
 
 
@@ -100,8 +107,9 @@ def _unrolled_tf(step, carry, xs, params):
     return carry, tuple(tf.stack(seq) for seq in zip(*ys))
 
 
-def _forward_tf(step, carry, xs, params):
-    """The loop itself: returns (final carry, ys, carry before every step)."""
+def _forward_tf(step, carry, xs, params, keep=True):
+    """The loop itself: returns (final carry, ys, carry before every step),
+    the last None unless `keep`."""
     import tensorflow as tf
 
     steps = xs[0].shape[0]
@@ -118,7 +126,8 @@ def _forward_tf(step, carry, xs, params):
 
     def body(t, c, ys, history):
         x_t = [x[t] for x in xs]
-        history = tuple(ta.write(t, v) for ta, v in zip(history, c))
+        if keep:
+            history = tuple(ta.write(t, v) for ta, v in zip(history, c))
         c, y = step(c, x_t, params)
         ys = tuple(ta.write(t, v) for ta, v in zip(ys, y))
         return t + 1, tuple(c), ys, history
@@ -126,11 +135,11 @@ def _forward_tf(step, carry, xs, params):
     _, final, ys, history = tf.while_loop(
         lambda t, *_: t < length,
         body,
-        (tf.constant(0), carry, arrays(y0), arrays(carry)),
+        (tf.constant(0), carry, arrays(y0), arrays(carry) if keep else ()),
         maximum_iterations=length,
     )
     stack = lambda arrays: tuple(ta.stack() for ta in arrays)  # noqa: E731
-    return final, stack(ys), stack(history)
+    return final, stack(ys), stack(history) if keep else None
 
 
 def _backward_tf(step, xs, params, history, d_final, d_ys):

@@ -16,8 +16,9 @@ source), then:
    forget gate beneath (`keras-gates explain` draws the same figure).
 
 During training, `GateMonitor(attribution="saliency")` logs the same kind
-of answer every epoch for the most saturated units, which the Gates
-dashboard shows under its sequence view.
+of answer for the most saturated units, at the first epoch and then as
+often as its budget allows (`attribution_share`, 5% of the training time),
+which the Gates dashboard shows under its sequence view.
 
     python examples/why_gates_open.py            # a few minutes on 2 cores
     python examples/why_gates_open.py --quick    # seconds (used in tests)

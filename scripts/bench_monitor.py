@@ -68,38 +68,37 @@ def build(cell, steps, features, units, jit):
     return model
 
 
-def build_text(steps, vocabulary, jit):
-    """Embedding -> Bidirectional(LSTM(64)) x 2 -> Dense, stock layers."""
+def build_on_ids(steps, vocabulary, jit, recurrent):
+    """Embedding(vocabulary, 32) -> the `recurrent` layers -> Dense(1)."""
     model = keras.Sequential(
         [
             keras.Input((steps,), dtype="int32"),
             keras.layers.Embedding(vocabulary, 32),
-            keras.layers.Bidirectional(
-                keras.layers.LSTM(64, return_sequences=True)
-            ),
-            keras.layers.Bidirectional(keras.layers.LSTM(64)),
+            *recurrent,
             keras.layers.Dense(1),
         ]
     )
     model.compile(optimizer="adam", loss="mse", jit_compile=jit)
     return model
+
+
+def build_text(steps, vocabulary, jit):
+    """Embedding -> Bidirectional(LSTM(64)) x 2 -> Dense, stock layers."""
+    first = keras.layers.LSTM(64, return_sequences=True)
+    recurrent = [first, keras.layers.LSTM(64)]
+    return build_on_ids(
+        steps,
+        vocabulary,
+        jit,
+        [keras.layers.Bidirectional(layer) for layer in recurrent],
+    )
 
 
 def build_words(steps, vocabulary, jit):
     """Embedding -> Bidirectional(GRU(32)) -> LSTM(48) -> Dense, stock."""
-    model = keras.Sequential(
-        [
-            keras.Input((steps,), dtype="int32"),
-            keras.layers.Embedding(vocabulary, 32),
-            keras.layers.Bidirectional(
-                keras.layers.GRU(32, return_sequences=True)
-            ),
-            keras.layers.LSTM(48),
-            keras.layers.Dense(1),
-        ]
-    )
-    model.compile(optimizer="adam", loss="mse", jit_compile=jit)
-    return model
+    first = keras.layers.GRU(32, return_sequences=True)
+    recurrent = [keras.layers.Bidirectional(first), keras.layers.LSTM(48)]
+    return build_on_ids(steps, vocabulary, jit, recurrent)
 
 
 class Start(keras.callbacks.Callback):

@@ -602,8 +602,11 @@ def test_attribution_keeps_within_its_share(tmp_path, monkeypatch, share):
         )
         assert status == 200, data
         assert data["attribution"]["epoch"] == (epoch if share is None else 0)
-    with pytest.raises(ValueError, match="attribution_share"):
-        keras_gates.GateMonitor(attribution="saliency", attribution_share=2)
+    for bad in (2, 0, True, "0.1"):
+        with pytest.raises(ValueError, match="attribution_share"):
+            keras_gates.GateMonitor(
+                attribution="saliency", attribution_share=bad
+            )
 
 
 def test_units_route_reads_what_was_measured_of_each_unit(tmp_path):

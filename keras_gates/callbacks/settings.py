@@ -103,7 +103,9 @@ class Settings:
             )
         share = self.attribution_share
         if share is not None and not (
-            isinstance(share, numbers.Real) and 0 < share <= 1
+            isinstance(share, numbers.Real)
+            and not isinstance(share, bool)
+            and 0 < share <= 1
         ):
             raise ValueError(
                 "GateMonitor: `attribution_share` must be None or a number "
